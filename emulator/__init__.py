@@ -1,0 +1,1 @@
+"""NL668 SSL AT firmware emulator."""

@@ -1,0 +1,124 @@
+"""Wire codes of the firmware, each citing where it comes from.
+
+The manual's vocabulary lives here; OpenSSL's lives in ``emulator/tls``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class CmeError(IntEnum):
+    """``+CME ERROR: <n>`` codes (3GPP TS 27.007 §9.2) that this firmware emits.
+
+    The NL668 manual gives no IP-stack codes (fibocom-tcpip.md §11), so only the
+    27.007 general codes are used.
+    """
+
+    PHONE_FAILURE = 0
+    OPERATION_NOT_ALLOWED = 3
+    OPERATION_NOT_SUPPORTED = 4
+    SIM_NOT_INSERTED = 10
+    MEMORY_FULL = 20
+    INVALID_INDEX = 21
+    TEXT_STRING_TOO_LONG = 24
+    INVALID_CHARACTERS_IN_TEXT = 25
+    NO_NETWORK_SERVICE = 30
+    NETWORK_TIMEOUT = 31
+    INCORRECT_PARAMETERS = 50
+    UNKNOWN = 100
+
+    @property
+    def text(self) -> str:
+        """The verbose form used under ``AT+CMEE=2`` (27.007 §9.2.1 wording)."""
+        return _CME_TEXT[self]
+
+
+_CME_TEXT = {
+    CmeError.PHONE_FAILURE: "phone failure",
+    CmeError.OPERATION_NOT_ALLOWED: "operation not allowed",
+    CmeError.OPERATION_NOT_SUPPORTED: "operation not supported",
+    CmeError.SIM_NOT_INSERTED: "SIM not inserted",
+    CmeError.MEMORY_FULL: "memory full",
+    CmeError.INVALID_INDEX: "invalid index",
+    CmeError.TEXT_STRING_TOO_LONG: "text string too long",
+    CmeError.INVALID_CHARACTERS_IN_TEXT: "invalid characters in text string",
+    CmeError.NO_NETWORK_SERVICE: "no network service",
+    CmeError.NETWORK_TIMEOUT: "network timeout",
+    CmeError.INCORRECT_PARAMETERS: "incorrect parameters",
+    CmeError.UNKNOWN: "unknown",
+}
+
+
+class FileType(IntEnum):
+    """``<file_type>`` of ``+GTSSLFILE`` (manual §1.1.4), in the order the read form lists them."""
+
+    CERTFILE = 0  #: the module's own (client) certificate, at most one
+    KEYFILE = 1  #: the private key of CERTFILE, at most one
+    TRUSTFILE = 2  #: a CA the server chain is verified against, up to 40
+
+
+class SslVersion(IntEnum):
+    """``<sslver>`` of ``+GTSSLVER`` (manual §1.4.4)."""
+
+    SSL3_0 = 1
+    TLS1_0 = 2  #: the default
+    TLS1_1 = 3
+    TLS1_2 = 4
+
+
+class CipherId(IntEnum):
+    """``<cipalgID>`` of ``+GTSSLCIPHER`` (manual §1.5.4); 11-31 are reserved."""
+
+    ALL_DEFAULT = 0  #: "all default algorithms set"
+    DHE_RSA_WITH_3DES_EDE_CBC_SHA = 1
+    DHE_RSA_WITH_AES_128_CBC_SHA = 2
+    RSA_WITH_AES_128_CBC_SHA = 3
+    DHE_RSA_WITH_AES_256_CBC_SHA = 4
+    RSA_WITH_AES_256_CBC_SHA = 5
+    RSA_WITH_3DES_EDE_CBC_SHA = 6
+    RSA_WITH_AES_128_CBC_SHA256 = 7
+    RSA_WITH_AES_256_CBC_SHA256 = 8
+    DHE_RSA_WITH_AES_128_CBC_SHA256 = 9
+    DHE_RSA_WITH_AES_256_CBC_SHA256 = 10
+    ALL_SUPPORTED = 255  #: "all supported algorithms set"
+
+
+class GtsslErr(IntEnum):
+    """``<err_code>`` of ``+GTSSLERR`` (manual §1.3.4).
+
+    10-100 are the TLS alert descriptions (RFC 5246 §7.2); 150-155 are the
+    vendor's certificate codes. 0 ("normal") is never reported: a connection
+    without error makes ``+GTSSLERR?`` answer a plain ``OK`` (§1.3.2).
+    """
+
+    NORMAL = 0
+    UNEXPECTED_MESSAGE = 10
+    BAD_RECORD_MAC = 20
+    DECRYPTION_FAILED_RESERVED = 21
+    RECORD_OVERFLOW = 22
+    DECOMPRESSION_FAILURE = 30
+    HANDSHAKE_FAILURE = 40
+    NO_CERTIFICATE_RESERVED = 41  #: only used by SSL 3.0
+    BAD_CERTIFICATE = 42
+    UNSUPPORTED_CERTIFICATE = 43
+    CERTIFICATE_REVOKED = 44
+    CERTIFICATE_EXPIRED = 45
+    CERTIFICATE_UNKNOWN = 46
+    ILLEGAL_PARAMETER = 47
+    UNKNOWN_CA = 48
+    ACCESS_DENIED = 49
+    DECODE_ERROR = 50
+    DECRYPT_ERROR = 51
+    EXPORT_RESTRICTION_RESERVED = 60
+    PROTOCOL_VERSION = 70
+    INSUFFICIENT_SECURITY = 71
+    INTERNAL_ERROR = 80
+    USER_CANCELED = 90
+    NO_RENEGOTIATION = 100
+    BAD_CERTIFICATE_SIGN = 150
+    BAD_CERTIFICATE_ISSUER = 151
+    INVALID = 152
+    HOST_MISMATCH = 153  #: "host mismatch (Common Name)"
+    ALERT_FOR_VIEWING_CERTIFICATE = 154
+    UNRECOGNIZED_SERVER_NAME = 155
