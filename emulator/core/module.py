@@ -1,27 +1,279 @@
-"""PLACEHOLDER while the core is written: answers every line with OK."""
+"""One emulated module: bytes and events in, one ordered list of actions out.
+
+Theory of operation. :meth:`Module.receive_from_host` feeds the
+:class:`~emulator.core.at_reader.AtReader`; each complete line is parsed
+(:mod:`~emulator.core.at_syntax`) and its commands run one after the other
+through the command table. Every command line gets exactly one final result
+code: ``OK`` once all its commands succeed, or ``ERROR`` / ``+CME ERROR`` at
+the first refusal (V.250 §5.6: the rest of the line is not executed). A
+command that needs a data block (``+GTSSLFILE``) suspends the line: the module
+shows the prompt, the reader collects the block, an inactivity timer guards it,
+and the line carries on when the block is complete.
+
+After any input method, call :meth:`actions_to_perform` and carry the actions
+out in order. The module does no I/O, starts no thread and reads time only from
+the injected clock.
+"""
+
 from __future__ import annotations
-from .actions import Action, WriteToHost
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from .actions import Action, CancelTimer, HostInputSeen, PowerCycled, StartTimer, WriteToHost
+from .at_reader import AtReader, DataReceived, LineOverflow, LineReceived, RepeatLast, Typed
+from .at_syntax import AtSyntaxError, CommandCall, parse_line, split_prefix
 from .clock import Clock
-from .events import Event
+from .codes import CmeError
+from .command_table import CommandTable, DataRequest, Reply
+from .commands import COMMAND_TABLE
+from .errors import CommandError
+from .events import Event, TimerExpired
+from .module_state import ModuleClock, ModuleState
 from .profile import Profile
 
+log = logging.getLogger(__name__)
+
+
+class Timer(Enum):
+    """The module's own timers (socket timers will join them)."""
+
+    DATA_ENTRY = "data-entry"  #: manual §1.1.4: 12 s without a byte after '>' -> ERROR
+    REBOOT = "reboot"  #: a reset keeps the module deaf for profile boot.reboot_s
+
+
+@dataclass(slots=True)
+class _LineRun:
+    """A command line being executed; it may wait for a data block half-way."""
+
+    calls: list[CommandCall]
+    next_index: int = 0
+    urcs: list[str] = field(default_factory=list)
+    reset: bool = False
+
+
+@dataclass(slots=True)
+class _DataEntry:
+    """A data block being collected for ``request``, and the line to resume after it."""
+
+    request: DataRequest
+    run: _LineRun
+    received: bytearray = field(default_factory=bytearray)
+
+
 class Module:
-    def __init__(self, profile: Profile, clock: Clock, *, strict: bool = False, trace_input: bool = False) -> None:
+    """An emulated NL668/M910 module (one serial line).
+
+    Args:
+        profile: the product variant.
+        clock: the host's time; the module clock (+CCLK) runs as an offset from it.
+        strict: re-raise unexpected handler exceptions instead of answering ERROR
+            (tests use it so bugs cannot hide behind an ERROR).
+        trace_input: also emit :class:`HostInputSeen` actions, with uploaded
+            file bodies redacted, for ``--trace``.
+        initial_clock: the module clock at power-on (``--clock``); default the host's UTC time.
+        table: the command table (the firmware's, unless a test wants another).
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        clock: Clock,
+        *,
+        strict: bool = False,
+        trace_input: bool = False,
+        initial_clock: datetime | None = None,
+        table: CommandTable = COMMAND_TABLE,
+    ) -> None:
         self.profile = profile
-        self._clock = clock
+        self.state = ModuleState(profile, ModuleClock(clock, initial_clock))
+        self._table = table
+        self._strict = strict
+        self._trace_input = trace_input
+        self._reader = AtReader(self.state.v250, profile.at.line_max)
         self._actions: list[Action] = []
-        self._buf = b""
+        self._last_line = b""
+        self._entry: _DataEntry | None = None
+        self._booting = False
+
+    # --- the public surface ----------------------------------------------------------------------
+
     def power_on(self) -> None:
-        for u in self.profile.boot.urcs:
-            self._actions.append(WriteToHost(data=b"\r\n" + u.encode() + b"\r\n"))
+        """Announce power-on: the profile's boot URCs. Call once, after construction."""
+        for urc in self.profile.boot.urcs:
+            self._write(self.state.v250.urc(urc))
+
     def receive_from_host(self, data: bytes) -> None:
-        self._actions.append(WriteToHost(data=data))
-        self._buf += data
-        while b"\r" in self._buf:
-            _, self._buf = self._buf.split(b"\r", 1)
-            self._actions.append(WriteToHost(data=b"\r\nOK\r\n"))
+        """Bytes the host wrote to the serial line. Then call :meth:`actions_to_perform`."""
+        if self._booting:  # a rebooting module hears nothing
+            self._trace(data)
+            return
+        for event in self._reader.feed(data):
+            if isinstance(event, Typed):
+                self._trace(event.data)
+                if self.state.v250.echo and event.data:
+                    self._write(event.data)
+            elif isinstance(event, LineReceived):
+                self._on_line(event.text)
+            elif isinstance(event, DataReceived):
+                self._on_data(event)
+            elif isinstance(event, RepeatLast):
+                self._on_line(self._last_line, repeat=True)
+            elif isinstance(event, LineOverflow):
+                self._write(self.state.v250.error(None))
+
     def receive_event(self, event: Event) -> None:
-        pass
+        """Something happened at the edge (a timer ran out). Then call :meth:`actions_to_perform`."""
+        if isinstance(event, TimerExpired):
+            if event.timer is Timer.DATA_ENTRY and self._entry is not None:
+                self._abandon_entry()
+            elif event.timer is Timer.REBOOT and self._booting:
+                self._booting = False
+                self.power_on()
+
     def actions_to_perform(self) -> list[Action]:
-        a, self._actions = self._actions, []
-        return a
+        """Drain the actions queued by the inputs so far, in the order they must be done."""
+        actions, self._actions = self._actions, []
+        return actions
+
+    def module_time(self) -> datetime:
+        """The module's clock now (UTC): what certificate validity is judged by."""
+        return self.state.clock.utc_now()
+
+    # --- command lines ---------------------------------------------------------------------------
+
+    def _on_line(self, text: bytes, *, repeat: bool = False) -> None:
+        line = text.decode("latin-1")
+        body = split_prefix(line)
+        if body is None:
+            # V.250 §5.2.1 ignores what does not start with AT; some builds answer ERROR.
+            if line.strip(" \t\0") and self.profile.at.non_at_line == "error":
+                self._write(self.state.v250.error(None))
+            elif repeat:  # "A/" before any command line: an empty AT
+                self._write(self.state.v250.ok())
+            return
+        self._last_line = text
+        try:
+            calls = parse_line(body)
+        except AtSyntaxError as exc:
+            log.debug("syntax error: %s", exc)
+            self._write(self.state.v250.error(None))
+            return
+        self._continue(_LineRun(calls))
+
+    def _continue(self, run: _LineRun) -> None:
+        """Run the line's remaining commands; stop at a refusal or a data request."""
+        while run.next_index < len(run.calls):
+            call = run.calls[run.next_index]
+            run.next_index += 1
+            reply = self._guarded(lambda: self._dispatch(call))
+            if reply is None:
+                self._finish(run, ok=False)
+                return
+            if not self._take(run, reply):
+                return
+        self._finish(run, ok=True)
+
+    def _take(self, run: _LineRun, reply: Reply) -> bool:
+        """Emit a reply's text and remember its effects; False when it suspends the line."""
+        self._write(self.state.v250.info(reply.lines))
+        run.urcs.extend(reply.urcs)
+        run.reset = run.reset or reply.reset
+        if reply.data is None:
+            return True
+        self._entry = _DataEntry(reply.data, run)
+        self._reader.expect_data(reply.data.length)
+        self._write(self.profile.at.prompt.encode("latin-1"))
+        self._actions.append(StartTimer(timer=Timer.DATA_ENTRY, seconds=self.profile.files.data_timeout_s))
+        return False
+
+    def _finish(self, run: _LineRun, *, ok: bool) -> None:
+        if ok:
+            self._write(self.state.v250.ok())
+        for urc in run.urcs:
+            self._write(self.state.v250.urc(urc))
+        if run.reset:
+            self._power_cycle()
+
+    def _dispatch(self, call: CommandCall) -> Reply:
+        spec = self._table.lookup(call.name)
+        if spec is None or call.form not in spec.forms:
+            raise CommandError(None, f"no {call.form.value} form of {call.name}")
+        return spec.forms[call.form].handler(self.state, call)
+
+    def _guarded(self, step: Callable[[], Reply]) -> Reply | None:
+        """Run a handler step; a refusal or a bug becomes the final result code (None)."""
+        try:
+            return step()
+        except CommandError as exc:
+            log.debug("refused: %s", exc)
+            self._write(self.state.v250.error(exc.cme))
+        except Exception:
+            if self._strict:
+                raise
+            log.exception("handler failed; answering ERROR and serving on")
+            self._write(self.state.v250.error(CmeError.UNKNOWN))
+        return None
+
+    # --- data entry (the '>' prompt) -------------------------------------------------------------
+
+    def _on_data(self, event: DataReceived) -> None:
+        entry = self._entry
+        assert entry is not None, "the reader is in data mode only while an entry is open"
+        self._trace(f"<redacted {len(event.data)} bytes>".encode() if entry.request.secret else event.data)
+        if self.profile.at.echo_data and self.state.v250.echo:
+            self._actions.append(WriteToHost(data=event.data, secret=entry.request.secret))
+        entry.received += event.data
+        if not event.last:
+            # An inactivity timeout: every byte that arrives restarts it.
+            self._actions.append(StartTimer(timer=Timer.DATA_ENTRY, seconds=self.profile.files.data_timeout_s))
+            return
+        self._actions.append(CancelTimer(timer=Timer.DATA_ENTRY))
+        self._entry = None
+        data = bytes(entry.received)
+        entry.received.clear()  # the block may be a private key: keep no stray copy
+        reply = self._guarded(lambda: entry.request.on_data(data))
+        if reply is None:
+            self._finish(entry.run, ok=False)
+        elif self._take(entry.run, reply):
+            self._continue(entry.run)
+
+    def _abandon_entry(self) -> None:
+        entry = self._entry
+        assert entry is not None
+        self._entry = None
+        entry.received.clear()
+        self._reader.abandon_data()
+        log.debug("data entry timed out; nothing stored")
+        self._write(self.state.v250.error(CmeError.UNKNOWN))
+        self._finish(entry.run, ok=False)
+
+    # --- power ---------------------------------------------------------------------------------
+
+    def _power_cycle(self) -> None:
+        if self._entry is not None:
+            self._entry.received.clear()
+            self._entry = None
+            self._actions.append(CancelTimer(timer=Timer.DATA_ENTRY))
+        self._reader.reset()
+        self.state.power_cycle()
+        self._actions.append(PowerCycled())
+        if self.profile.boot.reboot_s > 0:
+            self._booting = True
+            self._actions.append(StartTimer(timer=Timer.REBOOT, seconds=self.profile.boot.reboot_s))
+        else:
+            self.power_on()
+
+    # --- output ----------------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        if data:
+            self._actions.append(WriteToHost(data=data))
+
+    def _trace(self, data: bytes) -> None:
+        if self._trace_input and data:
+            self._actions.append(HostInputSeen(data=data))
+

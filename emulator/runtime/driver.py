@@ -1,0 +1,265 @@
+"""Runs one core :class:`Module`: feeds it host bytes and timer events, performs its actions.
+
+Theory of operation. The core is sans-I/O: every input method is followed by a
+drain of :meth:`Module.actions_to_perform`, and the actions are performed
+strictly in order (order is semantics: ``OK`` before a later URC, a write
+before the timer that guards it). Writes go to a host sink, timers to a
+:class:`Scheduler` shared by every driver of the process.
+
+The scheduler is a thin layer over :class:`~emulator.core.timers.TimerQueue`,
+the one scheduling mechanism of the emulator. :class:`AsyncioScheduler` keeps a
+single ``loop.call_at`` handle armed for the earliest deadline of *all*
+modules, so 256 modules cost one loop handle, not 256. :class:`VirtualScheduler`
+moves a :class:`~emulator.core.clock.ManualClock` from deadline to deadline, so
+a test of a 12 s timeout runs instantly and in the same order as real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Protocol
+
+from ..core.actions import CancelTimer, HostInputSeen, PowerCycled, StartTimer, WriteToHost
+from ..core.clock import Clock, ManualClock
+from ..core.events import TimerExpired
+from ..core.module import Module
+from ..core.timers import TimerQueue
+
+if TYPE_CHECKING:
+    from ..trace import TraceWriter
+
+logger = logging.getLogger(__name__)
+
+
+class TimerOwner(Protocol):
+    """Whoever started a timer; told when it expires. Must be hashable (it keys the queue)."""
+
+    def __hash__(self) -> int: ...
+
+    def on_timer(self, key: Hashable) -> None: ...
+
+
+class Scheduler:
+    """Timers of many owners on one clock. Use a subclass: it decides how time passes.
+
+    Timers popped from the queue as due are dispatched one at a time; cancelling
+    or restarting one that is due but not yet dispatched (another owner's
+    callback did it, a moment earlier at the same instant) takes it back, so an
+    owner never hears of a timer it has already cancelled.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._queue = TimerQueue()
+        self._due: deque[tuple[Hashable, Hashable]] = deque()
+
+    def __len__(self) -> int:
+        """How many timers are armed (not counting due ones being dispatched)."""
+        return len(self._queue)
+
+    def start(self, owner: TimerOwner, key: Hashable, seconds: float) -> None:
+        """Arm (or re-arm) ``owner``'s timer ``key`` to fire ``seconds`` from now."""
+        self._forget_due(owner, key)
+        self._queue.start(owner, key, self.clock.monotonic() + max(0.0, seconds))
+        self._changed()
+
+    def cancel(self, owner: TimerOwner, key: Hashable) -> None:
+        """Disarm ``owner``'s timer ``key``; a no-op if it is not running."""
+        self._forget_due(owner, key)
+        self._queue.cancel(owner, key)
+        self._changed()
+
+    def cancel_owner(self, owner: TimerOwner) -> None:
+        """Disarm every timer of ``owner`` (it is going away)."""
+        self._due = deque(item for item in self._due if item[0] != owner)
+        self._queue.cancel_owner(owner)
+        self._changed()
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline on ``clock.monotonic()``, or ``None``."""
+        return self._queue.next_deadline()
+
+    def _forget_due(self, owner: Hashable, key: Hashable) -> None:
+        if self._due:
+            try:
+                self._due.remove((owner, key))
+            except ValueError:
+                pass
+
+    def _dispatch_due(self, now: float) -> None:
+        self._due.extend(self._queue.pop_due(now))
+        while self._due:
+            owner, key = self._due.popleft()
+            self._fire(owner, key)
+
+    def _fire(self, owner: Hashable, key: Hashable) -> None:
+        owner.on_timer(key)  # type: ignore[attr-defined]
+
+    def _changed(self) -> None:
+        """The earliest deadline may have moved."""
+
+
+class AsyncioScheduler(Scheduler):
+    """Timers on an asyncio loop, with one ``call_at`` handle for the earliest deadline.
+
+    All methods must be called on the loop's thread.
+
+    Args:
+        loop: the loop that runs the modules.
+        clock: the clock deadlines are measured on; :class:`SystemClock` shares
+            ``time.monotonic`` with the loop, so no drift creeps in.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, clock: Clock) -> None:
+        super().__init__(clock)
+        self._loop = loop
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed: float | None = None
+        self._dispatching = False
+
+    def close(self) -> None:
+        """Disarm the loop handle (timers stay queued but will not fire)."""
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = None
+        self._armed = None
+
+    def _changed(self) -> None:
+        if self._dispatching:
+            return  # re-armed once, after the dispatch
+        deadline = self._queue.next_deadline()
+        if deadline == self._armed and self._handle is not None:
+            return
+        self.close()
+        if deadline is not None:
+            # Convert through "seconds from now" so any Clock works; with SystemClock this is the identity.
+            when = self._loop.time() + (deadline - self.clock.monotonic())
+            self._handle = self._loop.call_at(when, self._on_handle)
+            self._armed = deadline
+
+    def _on_handle(self) -> None:
+        armed = self._armed
+        self._handle = None
+        self._armed = None
+        # The loop may run a handle up to its clock resolution early: the armed deadline counts as reached.
+        now = self.clock.monotonic() if armed is None else max(self.clock.monotonic(), armed)
+        self._dispatching = True
+        try:
+            self._dispatch_due(now)
+        finally:
+            self._dispatching = False
+            self._changed()
+
+    def _fire(self, owner: Hashable, key: Hashable) -> None:
+        # One faulty owner must not stop the others' timers.
+        try:
+            super()._fire(owner, key)
+        except Exception:
+            logger.exception("timer %r of %r failed", key, owner)
+
+
+class VirtualScheduler(Scheduler):
+    """Timers on a :class:`ManualClock` that moves only in :meth:`advance`.
+
+    Exceptions from owners propagate, so a test sees them.
+    """
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self._manual = clock
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass: step the clock to each due deadline in turn and fire its timers.
+
+        Timers started by the callbacks fire too if they fall within the window.
+        """
+        if seconds < 0:
+            raise ValueError("time does not go back")
+        target = self._manual.monotonic() + seconds
+        while (deadline := self._queue.next_deadline()) is not None and deadline <= target:
+            self._step_to(deadline)
+            self._dispatch_due(deadline)
+        self._step_to(target)
+
+    def _step_to(self, when: float) -> None:
+        # max(): float sums may leave the clock a hair past ``when``.
+        self._manual.advance(max(0.0, when - self._manual.monotonic()))
+
+
+class ModuleDriver:
+    """Owns one :class:`Module` and performs its actions.
+
+    Not thread-safe: call it from the thread that runs ``scheduler`` (the loop
+    thread under asyncio).
+
+    Args:
+        module: the core to run.
+        write: the host sink (a transport's ``write``).
+        scheduler: the scheduler shared by every driver of the process.
+        trace: where host and module bytes are recorded, if anywhere. Build the
+            module with ``trace_input=True`` for the host direction to appear.
+        name: how logs call this module (the device path, say).
+    """
+
+    def __init__(
+        self,
+        module: Module,
+        *,
+        write: Callable[[bytes], None],
+        scheduler: Scheduler,
+        trace: TraceWriter | None = None,
+        name: str = "",
+    ) -> None:
+        self.module = module
+        self.name = name or f"module@{id(self):x}"
+        self._write = write
+        self._scheduler = scheduler
+        self._trace = trace
+
+    def __repr__(self) -> str:
+        return f"<ModuleDriver {self.name}>"
+
+    def start(self) -> None:
+        """Power the module on (its boot URCs go out)."""
+        self.module.power_on()
+        self._perform()
+
+    def feed(self, data: bytes) -> None:
+        """Give the module bytes the host sent."""
+        self.module.receive_from_host(data)
+        self._perform()
+
+    def on_timer(self, key: Hashable) -> None:
+        """Called by the scheduler when timer ``key`` of this module expires."""
+        self.module.receive_event(TimerExpired(timer=key))
+        self._perform()
+
+    def close(self) -> None:
+        """Stop the module's timers; the module is dropped."""
+        self._scheduler.cancel_owner(self)
+
+    def _perform(self) -> None:
+        for action in self.module.actions_to_perform():
+            match action:
+                case WriteToHost(data=data, secret=secret):
+                    shown = f"<redacted {len(data)} bytes>".encode() if secret else data
+                    logger.debug("%s module->host %r", self.name, shown)
+                    if self._trace is not None:
+                        self._trace.module(shown)
+                    self._write(data)
+                case StartTimer(timer=timer, seconds=seconds):
+                    self._scheduler.start(self, timer, seconds)
+                case CancelTimer(timer=timer):
+                    self._scheduler.cancel(self, timer)
+                case HostInputSeen(data=data):
+                    logger.debug("%s host->module %r", self.name, data)
+                    if self._trace is not None:
+                        self._trace.host(data)
+                case PowerCycled():
+                    logger.info("%s power-cycled", self.name)
+                case _:
+                    # A newer core than this driver: say so loudly, keep serving the rest.
+                    logger.error("%s: no handler for action %r", self.name, action)

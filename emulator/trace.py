@@ -1,0 +1,75 @@
+"""Trace of the serial line: one JSON object per line, host and module directions interleaved.
+
+Each record is ``{"t": <ISO-8601 UTC, microseconds>, "dir": "host"|"module",
+"data": <the bytes as latin-1 text>}``. Latin-1 maps every byte to one code
+point, so ``record["data"].encode("latin-1")`` gives the exact bytes back.
+
+A trace never holds key material: the core replaces uploaded file bodies in
+the host input it reports (``HostInputSeen``), and the driver replaces
+``secret`` writes by a placeholder before they get here. This writer trusts
+its callers on that and writes what it is given.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from .core.clock import Clock
+from .runtime.clocks import SystemClock
+
+Direction = Literal["host", "module"]
+
+
+class TraceWriter:
+    """Appends trace records to a file, flushing each line so a crash loses nothing.
+
+    Args:
+        path: the file to write; it is truncated.
+        clock: where the timestamps come from (a ``ManualClock`` makes traces reproducible).
+    """
+
+    def __init__(self, path: str | Path, *, clock: Clock | None = None) -> None:
+        self.path = Path(path)
+        self._clock: Clock = clock or SystemClock()
+        self._file = self.path.open("w", encoding="ascii")
+
+    def record(self, direction: Direction, data: bytes) -> None:
+        """Write one record for ``data`` going in ``direction``."""
+        if self._file.closed:
+            return
+        t = self._clock.utc_now().isoformat(timespec="microseconds")
+        # ensure_ascii keeps the file plain ASCII whatever the bytes were.
+        line = json.dumps({"t": t, "dir": direction, "data": data.decode("latin-1")})
+        self._file.write(line + "\n")
+        self._file.flush()
+
+    def host(self, data: bytes) -> None:
+        """Record bytes the host sent (already redacted by the core)."""
+        self.record("host", data)
+
+    def module(self, data: bytes) -> None:
+        """Record bytes the module wrote to the host (already redacted by the driver)."""
+        self.record("module", data)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_trace(path: str | Path) -> list[dict[str, Any]]:
+    """Read every record of a trace file, in order."""
+    with Path(path).open(encoding="ascii") as f:
+        return [json.loads(line) for line in f if line.strip()]
