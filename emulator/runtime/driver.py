@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from ..core.actions import CancelTimer, HostInputSeen, PowerCycled, StartTimer, WriteToHost
 from ..core.clock import Clock, ManualClock
@@ -96,7 +96,7 @@ class Scheduler:
             self._fire(owner, key)
 
     def _fire(self, owner: Hashable, key: Hashable) -> None:
-        owner.on_timer(key)  # type: ignore[attr-defined]
+        cast(TimerOwner, owner).on_timer(key)
 
     def _changed(self) -> None:
         """The earliest deadline may have moved."""

@@ -53,7 +53,14 @@ class RunningModule:
 
     Raises:
         ProfileError: the profile cannot be loaded.
+        FileExistsError: ``link_path`` names a file that is not a symlink.
     """
+
+    # Built on the loop thread; touch them only through call().
+    module: Module
+    scheduler: AsyncioScheduler
+    transport: PtyTransport
+    driver: ModuleDriver
 
     def __init__(
         self,

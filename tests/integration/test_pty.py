@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import serial
 
+from emulator.profiles import load_profile
 from emulator.testing.running import RunningModule
 
 pytestmark = pytest.mark.integration
@@ -87,3 +90,28 @@ def test_a_regular_file_is_not_clobbered(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         RunningModule(PROFILE, link_path=link)
     assert link.read_text() == "precious"
+
+
+def test_the_data_entry_timeout_runs_on_the_loop() -> None:
+    """Timers go through the AsyncioScheduler: the ``>`` prompt gives up after the inactivity timeout."""
+    base = load_profile(PROFILE)
+    profile = replace(base, files=replace(base.files, data_timeout_s=0.3))
+    with RunningModule(profile) as running, running.open_serial() as ser:
+        sync(ser)
+        ser.write(b'AT+GTSSLFILE="trustfile",100\r')
+        assert ser.read_until(b"> ").endswith(b"\r\n> ")
+        started = time.monotonic()
+        ser.write(b"-----BEGIN")  # activity restarts the timer; the block stays incomplete
+        reply = ser.read_until(b"ERROR\r\n")
+        assert reply.endswith(b"ERROR\r\n"), reply
+        assert time.monotonic() - started >= 0.3
+        sync(ser)  # back in command mode
+
+
+def test_a_reset_reboots_after_the_profile_delay() -> None:
+    with RunningModule(PROFILE) as running, running.open_serial() as ser:
+        sync(ser)
+        ser.write(b"AT+CFUN=1,1\r")
+        assert ser.read_until(b"OK\r\n").endswith(b"\r\nOK\r\n")
+        assert ser.read_until(b"+SIM READY\r\n").endswith(b"\r\n+SIM READY\r\n")
+        sync(ser)
