@@ -14,6 +14,7 @@ import signal
 import sys
 from datetime import datetime, timezone
 
+from .core.commands import COMMAND_TABLE
 from .core.errors import ProfileError
 from .core.module import Module
 from .core.profile import Profile
@@ -44,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--pty", metavar="PATH", help="create a symlink to the device here (e.g. /tmp/ttyNL668)")
     parser.add_argument("--list-profiles", action="store_true", help="print the known profiles and exit")
     parser.add_argument(
+        "--list-commands", action="store_true", help="print the firmware's command table as Markdown and exit"
+    )
+    parser.add_argument(
         "--clock", type=_utc, metavar="ISO8601", help="module clock at power-on (naive = UTC; default: now)"
     )
     parser.add_argument("--trace", metavar="FILE", help="write a JSON-lines trace of the serial line")
@@ -62,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_profiles:
         for name in list_profiles():
             print(name)
+        return 0
+    if args.list_commands:
+        print(COMMAND_TABLE.render_markdown(), end="")
         return 0
     try:
         profile = load_profile(args.profile)

@@ -33,3 +33,11 @@ def test_rendered_documentation_lists_every_command() -> None:
     text = COMMAND_TABLE.render_markdown()
     for spec in COMMAND_TABLE:
         assert f"## AT{spec.name} " in text
+
+
+def test_docs_commands_md_is_current() -> None:
+    """docs/COMMANDS.md is generated (`python -m emulator --list-commands > docs/COMMANDS.md`)."""
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "COMMANDS.md"
+    assert doc.read_text() == COMMAND_TABLE.render_markdown()
