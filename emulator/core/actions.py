@@ -9,6 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+from enum import IntEnum
+
+from .tls_request import TlsRequest
+
+
+class Protocol(IntEnum):
+    """``<proto>`` of ``+MIPOPEN`` (fibocom-tcpip.md §4)."""
+
+    TCP = 0
+    UDP = 1
+    SSL = 2
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -54,4 +65,65 @@ class PowerCycled:
     """The module has reset (``AT+CFUN=1,1``, ``AT+CFUN=15``): the edge drops what it held for it."""
 
 
-Action = WriteToHost | StartTimer | CancelTimer | HostInputSeen | PowerCycled
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OpenLink:
+    """Connect socket ``link_id`` to ``host``:``port`` (TCP, UDP, or TCP then a TLS handshake).
+
+    Answer with ``LinkOpened`` or ``LinkOpenFailed``. ``host`` is as the host typed it;
+    the edge resolves it (``--resolve`` first). ``tls`` is set for ``Protocol.SSL``.
+    """
+
+    link_id: int
+    host: str
+    port: int
+    protocol: Protocol
+    src_port: int | None = None
+    tls: TlsRequest | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SendToPeer:
+    """Send these payload bytes on socket ``link_id`` (encrypted first when it is SSL)."""
+
+    link_id: int
+    data: bytes
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CloseLink:
+    """Close socket ``link_id`` (close_notify first for SSL); answer with ``LinkClosed``.
+
+    Also sent to abandon a socket still opening; then no other event for it may follow.
+    """
+
+    link_id: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResolveName:
+    """Look ``host`` up (``+MIPDNS``); answer with ``NameResolved(query=...)``."""
+
+    query: int
+    host: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PauseReading:
+    """Stop (``paused``) or resume reading from socket ``link_id``: the module's receive buffer is full."""
+
+    link_id: int
+    paused: bool
+
+
+Action = (
+    WriteToHost
+    | StartTimer
+    | CancelTimer
+    | HostInputSeen
+    | PowerCycled
+    | OpenLink
+    | SendToPeer
+    | CloseLink
+    | ResolveName
+    | PauseReading
+)

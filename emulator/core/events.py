@@ -16,4 +16,65 @@ class TimerExpired:
     timer: Hashable
 
 
-Event = TimerExpired
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LinkOpened:
+    """Socket ``link_id`` is connected (for SSL: the handshake is done)."""
+
+    link_id: int
+    #: for the "why" side channel: negotiated version and suite, e.g. "TLSv1.2 DHE-RSA-AES128-SHA256"
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LinkOpenFailed:
+    """Socket ``link_id`` could not be opened.
+
+    ``gtsslerr`` is the ``+GTSSLERR`` code of a failed handshake (manual §1.3.4),
+    ``None`` when no TLS error is involved (refused, unreachable, unresolvable).
+    ``why`` is for logs and traces only, never for the host.
+    """
+
+    link_id: int
+    gtsslerr: int | None = None
+    why: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PeerDataReceived:
+    """Payload bytes arrived on socket ``link_id`` (already decrypted).
+
+    For UDP, ``peer`` is the sender's ``(ip, port)``.
+    """
+
+    link_id: int
+    data: bytes
+    peer: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PeerClosed:
+    """The peer or the network ended socket ``link_id``: ``reset`` for a RST or a network error,
+    otherwise an orderly close (FIN, or close_notify then FIN). ``gtsslerr`` when a TLS alert ended it."""
+
+    link_id: int
+    reset: bool = False
+    gtsslerr: int | None = None
+    why: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LinkClosed:
+    """A ``CloseLink`` is done: socket ``link_id`` is gone at the edge."""
+
+    link_id: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NameResolved:
+    """Answer to ``ResolveName``: the IPv4 addresses, or an empty tuple when the name does not resolve."""
+
+    query: int
+    addresses: tuple[str, ...]
+
+
+Event = TimerExpired | LinkOpened | LinkOpenFailed | PeerDataReceived | PeerClosed | LinkClosed | NameResolved

@@ -15,6 +15,8 @@ from typing import Literal
 
 ContentCheck = Literal["parse", "armour", "none"]
 NonAtLine = Literal["ignore", "error"]
+OpenFailure = Literal["mipopen", "mipstat"]
+PeerClose = Literal["mipstat", "mipclose"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -91,10 +93,20 @@ class NetworkFacts:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SocketFacts:
-    """The TCP/IP stack's shape (fibocom-tcpip.md §4)."""
+    """The TCP/IP stack's shape and the URC habits firmware builds differ in (fibocom-tcpip.md §4-8)."""
 
     first_id: int
     last_id: int
+    send_buffer: int  #: bytes one socket buffers; ``+MIPSEND`` reports what is free
+    push_size: int  #: default ``+MIPSETS`` watermark
+    urc_chunk: int  #: most payload bytes one ``+MIPRTCP`` / ``+MIPDATA`` carries
+    open_timeout_s: float  #: connect + handshake; then ``+MIPOPEN: <s>,0``
+    result_before_ok: bool  #: ``+MIPOPEN: <s>,1`` before the ``OK`` (G610 "A20" builds)
+    open_failure: OpenFailure  #: ``+MIPOPEN: <s>,0`` or ``+MIPSTAT: <s>,1``
+    close_type_tls: int  #: ``<type>`` of ``+MIPCLOSE`` after closing an SSL socket
+    close_type_tcp: int  #: ... a TCP or UDP socket
+    peer_close: PeerClose  #: ``+MIPSTAT: <s>,2`` or ``+MIPCLOSE: <s>,<type>`` when the peer closes
+    push_after_send: bool  #: add ``+MIPPUSH: <s>,0`` after a length-form ``+MIPSEND``
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

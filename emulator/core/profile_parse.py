@@ -32,6 +32,8 @@ from .profile import (
     Identity,
     NetworkFacts,
     NonAtLine,
+    OpenFailure,
+    PeerClose,
     Profile,
     SocketFacts,
     SslFacts,
@@ -50,6 +52,8 @@ SSL_VERSION_IDS: Final = frozenset({1, 2, 3, 4})
 CIPHER_IDS: Final = range(1, 11)
 CONTENT_CHECKS: Final = ("parse", "armour", "none")
 NON_AT_LINES: Final = ("ignore", "error")
+OPEN_FAILURES: Final = ("mipopen", "mipstat")
+PEER_CLOSES: Final = ("mipstat", "mipclose")
 
 # V.250 needs room for at least 40 characters after "AT"; 16 keeps the
 # shortest useful commands (AT+GTSSLVER=4) and still catches unit mix-ups.
@@ -219,7 +223,12 @@ _TABLE_KEYS: Final[Mapping[str, frozenset[str]]] = {
     "network": frozenset(
         {"operator_numeric", "operator_name", "access_technology", "rssi", "ber", "registration", "apn", "local_ip"}
     ),
-    "sockets": frozenset({"first_id", "last_id"}),
+    "sockets": frozenset(
+        {
+            "first_id", "last_id", "send_buffer", "push_size", "urc_chunk", "open_timeout_s",
+            "result_before_ok", "open_failure", "close_type_tls", "close_type_tcp", "peer_close", "push_after_send",
+        }
+    ),
 }
 
 
@@ -331,7 +340,26 @@ def _sockets(t: Mapping[str, Any], p: str, w: str) -> SocketFacts:
     last_id = _int(t, "last_id", p, w, range(1, _SOCKET_ID_MAX + 1), f"a socket id (1-{_SOCKET_ID_MAX})")
     if last_id < first_id:
         _fail(w, f"{p}.last_id", f"{last_id} is below first_id ({first_id})")
-    return SocketFacts(first_id=first_id, last_id=last_id)
+    send_buffer = _int(t, "send_buffer", p, w, range(16, 1 << 20), "a buffer size (16 bytes to 1 MiB)")
+    push_size = _int(t, "push_size", p, w, range(1, send_buffer + 1), f"a watermark (1-{send_buffer})")
+    urc_chunk = _int(t, "urc_chunk", p, w, range(1, 65536), "a chunk size (1-65535)")
+    open_timeout_s = _float(t, "open_timeout_s", p, w)
+    if open_timeout_s <= 0:
+        _fail(w, f"{p}.open_timeout_s", "must be positive")
+    return SocketFacts(
+        first_id=first_id,
+        last_id=last_id,
+        send_buffer=send_buffer,
+        push_size=push_size,
+        urc_chunk=urc_chunk,
+        open_timeout_s=open_timeout_s,
+        result_before_ok=_bool(t, "result_before_ok", p, w),
+        open_failure=cast(OpenFailure, _choice(t, "open_failure", p, w, OPEN_FAILURES)),
+        close_type_tls=_int(t, "close_type_tls", p, w, range(0, 3), "a close type (0-2)"),
+        close_type_tcp=_int(t, "close_type_tcp", p, w, range(0, 3), "a close type (0-2)"),
+        peer_close=cast(PeerClose, _choice(t, "peer_close", p, w, PEER_CLOSES)),
+        push_after_send=_bool(t, "push_after_send", p, w),
+    )
 
 
 _READERS: Final = {

@@ -288,6 +288,16 @@ source = "chosen: test"
 [sockets]
 first_id = 1
 last_id = 6
+send_buffer = 2048
+push_size = 1372
+urc_chunk = 1024
+open_timeout_s = 60.0
+result_before_ok = false
+open_failure = "mipopen"
+close_type_tls = 1
+close_type_tcp = 0
+peer_close = "mipstat"
+push_after_send = false
 source = "chosen: test"
 """
 
@@ -323,7 +333,7 @@ BAD = [
     ("unknown top-level key", 'family = "NL668_AM"', 'family = "NL668_AM"\nvariant = 1', "$.variant", "unknown"),
     ("missing key", "default_version = 2\n", "", "$.ssl.default_version", "missing"),
     ("missing top-level key", 'description = "a test profile"\n', "", "$.description", "missing"),
-    ("missing table", '[sockets]\nfirst_id = 1\nlast_id = 6\nsource = "chosen: test"\n', "", "$.sockets", "missing"),
+    ("missing table", '[sockets]\nfirst_id = 1\nlast_id = 6\nsend_buffer = 2048\npush_size = 1372\nurc_chunk = 1024\nopen_timeout_s = 60.0\nresult_before_ok = false\nopen_failure = "mipopen"\nclose_type_tls = 1\nclose_type_tcp = 0\npeer_close = "mipstat"\npush_after_send = false\nsource = "chosen: test"\n', "", "$.sockets", "missing"),
     (
         "missing source",
         'non_at_line = "ignore"\nsource = "chosen: test"',
@@ -427,7 +437,7 @@ def test_bad_profile_is_refused_by_path(
 
 
 def test_value_where_a_table_belongs_is_refused(tmp_path: Path) -> None:
-    text = _mutate(FULL, '[sockets]\nfirst_id = 1\nlast_id = 6\nsource = "chosen: test"\n', "")
+    text = _mutate(FULL, '[sockets]\nfirst_id = 1\nlast_id = 6\nsend_buffer = 2048\npush_size = 1372\nurc_chunk = 1024\nopen_timeout_s = 60.0\nresult_before_ok = false\nopen_failure = "mipopen"\nclose_type_tls = 1\nclose_type_tcp = 0\npeer_close = "mipstat"\npush_after_send = false\nsource = "chosen: test"\n', "")
     text = _mutate(text, 'description = "a test profile"\n', 'description = "a test profile"\nsockets = 3\n')
     error = _refusal(_write(tmp_path, text))
     assert (error.path, error.why) == ("$.sockets", "expected a table, got an integer (3)")
