@@ -37,6 +37,10 @@ EXPIRED_FROM = dt.datetime(2019, 1, 1, tzinfo=UTC)
 EXPIRED_TO = dt.datetime(2020, 1, 1, tzinfo=UTC)
 FUTURE_FROM = dt.datetime(2040, 1, 1, tzinfo=UTC)
 FUTURE_TO = dt.datetime(2045, 1, 1, tzinfo=UTC)
+# The CAs span every leaf, the expired one included: a module whose clock is set back into
+# server-expired.pem's validity (manual §2.6 example 3's note) must see a valid chain.
+CA_FROM = dt.datetime(2010, 1, 1, tzinfo=UTC)
+CA_TO = dt.datetime(2050, 1, 1, tzinfo=UTC)
 
 ORG = "NL668 Emulator Test PKI"
 
@@ -297,8 +301,8 @@ def main() -> None:
         name="root-ca.pem",
         common_name="NL668 Emulator Test Root CA",
         serial=0x1001,
-        not_before=VALID_FROM,
-        not_after=VALID_TO,
+        not_before=CA_FROM,
+        not_after=CA_TO,
         issuer=None,
         ca=True,
         path_length=1,
@@ -308,8 +312,8 @@ def main() -> None:
         name="intermediate-ca.pem",
         common_name="NL668 Emulator Test Intermediate CA",
         serial=0x1002,
-        not_before=VALID_FROM,
-        not_after=VALID_TO,
+        not_before=CA_FROM,
+        not_after=CA_TO,
         issuer=root,
         ca=True,
         path_length=0,
@@ -319,8 +323,8 @@ def main() -> None:
         name="other-root-ca.pem",
         common_name="NL668 Emulator Other Root CA (untrusted)",
         serial=0x1003,
-        not_before=VALID_FROM,
-        not_after=VALID_TO,
+        not_before=CA_FROM,
+        not_after=CA_TO,
         issuer=None,
         ca=True,
         path_length=1,

@@ -32,6 +32,7 @@ UTC = dt.timezone.utc
 VALID = (dt.datetime(2025, 1, 1, tzinfo=UTC), dt.datetime(2045, 1, 1, tzinfo=UTC))
 EXPIRED = (dt.datetime(2019, 1, 1, tzinfo=UTC), dt.datetime(2020, 1, 1, tzinfo=UTC))
 FUTURE = (dt.datetime(2040, 1, 1, tzinfo=UTC), dt.datetime(2045, 1, 1, tzinfo=UTC))
+CA = (dt.datetime(2010, 1, 1, tzinfo=UTC), dt.datetime(2050, 1, 1, tzinfo=UTC))  # spans every leaf
 #: A module clock (AT+CCLK) inside every "valid" window.
 NOW = dt.datetime(2026, 6, 1, tzinfo=UTC)
 FILE_LIMIT = 8192
@@ -47,9 +48,9 @@ SERVER_SAN: set[x509.GeneralName] = {
 
 # name -> (issuer file or None for self-signed, validity window, is CA)
 CERTS: dict[str, tuple[str | None, tuple[dt.datetime, dt.datetime], bool]] = {
-    "root-ca.pem": (None, VALID, True),
-    "intermediate-ca.pem": ("root-ca.pem", VALID, True),
-    "other-root-ca.pem": (None, VALID, True),
+    "root-ca.pem": (None, CA, True),
+    "intermediate-ca.pem": ("root-ca.pem", CA, True),
+    "other-root-ca.pem": (None, CA, True),
     "server.pem": ("intermediate-ca.pem", VALID, False),
     "server-expired.pem": ("intermediate-ca.pem", EXPIRED, False),
     "server-not-yet-valid.pem": ("intermediate-ca.pem", FUTURE, False),
