@@ -13,10 +13,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .actions import Action
 from .at_syntax import CommandCall, Form
+from .events import Event
 
 if TYPE_CHECKING:
     from .module_state import ModuleState
+
+#: Something the module says outside a command's answer: a URC line (framed per ATV),
+#: or bytes sent exactly as they are (received payload in IPRFMT 1 and 2).
+Unsolicited = str | bytes
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -31,18 +37,43 @@ class DataRequest:
     secret: bool
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WaitRequest:
+    """A handler's answer depends on an event (``+MIPDNS`` waits for the name lookup).
+
+    The line stays open, without a final result code, until an event for which
+    ``matches`` is true arrives; ``on_event`` then gives the rest of the answer.
+    """
+
+    matches: Callable[[Event], bool]
+    on_event: Callable[[Event], Reply]
+
+
 @dataclass(kw_only=True, slots=True)
 class Reply:
-    """What a handler answers: information lines, then (unless it awaits data) ``OK``.
+    """What a handler answers: information lines, then (unless it waits) ``OK``.
 
-    ``urcs`` are sent after the final result code (e.g. ``+MIPCALL: <ip>``);
-    ``reset`` asks the module to power-cycle once ``OK`` is out.
+    ``raw`` goes out as is after the lines (``+MIPREAD`` payload); ``actions``
+    are for the edge (open a socket...); ``urcs`` are sent after the final
+    result code (e.g. ``+MIPCALL: <ip>``); ``reset`` asks the module to
+    power-cycle once ``OK`` is out.
     """
 
     lines: list[str] = field(default_factory=list)
+    raw: bytes = b""
+    actions: list[Action] = field(default_factory=list)
     data: DataRequest | None = None
-    urcs: list[str] = field(default_factory=list)
+    wait: WaitRequest | None = None
+    urcs: list[Unsolicited] = field(default_factory=list)
     reset: bool = False
+
+
+@dataclass(kw_only=True, slots=True)
+class Outcome:
+    """What an event from the edge makes the module say and do."""
+
+    said: list[Unsolicited] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
 
 
 Handler = Callable[["ModuleState", CommandCall], Reply]

@@ -6,9 +6,16 @@ Theory of operation. :meth:`Module.receive_from_host` feeds the
 through the command table. Every command line gets exactly one final result
 code: ``OK`` once all its commands succeed, or ``ERROR`` / ``+CME ERROR`` at
 the first refusal (V.250 §5.6: the rest of the line is not executed). A
-command that needs a data block (``+GTSSLFILE``) suspends the line: the module
-shows the prompt, the reader collects the block, an inactivity timer guards it,
-and the line carries on when the block is complete.
+command that needs a data block (``+GTSSLFILE``, ``+MIPSEND``) suspends the
+line: the module shows the prompt, the reader collects the block, an
+inactivity timer guards it, and the line carries on when the block is
+complete. A command whose answer depends on the network (``+MIPDNS``)
+suspends the line until the edge's event arrives.
+
+While a line is suspended, URCs and received data wait and go out after its
+final result code, so they never land inside an answer or a data entry.
+Events from the edge (sockets, timers) go to :mod:`.commands.tcpip`, which
+turns them into URCs.
 
 After any input method, call :meth:`actions_to_perform` and carry the actions
 out in order. The module does no I/O, starts no thread and reads time only from
@@ -28,8 +35,8 @@ from .at_reader import AtReader, DataReceived, LineOverflow, LineReceived, Repea
 from .at_syntax import AtSyntaxError, CommandCall, parse_line, split_prefix
 from .clock import Clock
 from .codes import CmeError
-from .command_table import CommandTable, DataRequest, Reply
-from .commands import COMMAND_TABLE
+from .command_table import CommandTable, DataRequest, Outcome, Reply, Unsolicited, WaitRequest
+from .commands import COMMAND_TABLE, tcpip
 from .errors import CommandError
 from .events import Event, TimerExpired
 from .module_state import ModuleClock, ModuleState
@@ -62,6 +69,14 @@ class _DataEntry:
     request: DataRequest
     run: _LineRun
     received: bytearray = field(default_factory=bytearray)
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A line suspended until an edge event answers ``request``."""
+
+    request: WaitRequest
+    run: _LineRun
 
 
 class Module:
@@ -97,6 +112,9 @@ class Module:
         self._actions: list[Action] = []
         self._last_line = b""
         self._entry: _DataEntry | None = None
+        self._waiting: _Waiting | None = None
+        self._held: list[Unsolicited] = []  # URCs that wait for a suspended line to finish
+        self._held_lines: list[bytes] = []  # command lines typed while a line waits for the network
         self._booting = False
 
     # --- the public surface ----------------------------------------------------------------------
@@ -117,7 +135,10 @@ class Module:
                 if self.state.v250.echo and event.data:
                     self._write(event.data)
             elif isinstance(event, LineReceived):
-                self._on_line(event.text)
+                if self._waiting is not None:
+                    self._held_lines.append(event.text)  # run once the waiting line is answered
+                else:
+                    self._on_line(event.text)
             elif isinstance(event, DataReceived):
                 self._on_data(event)
             elif isinstance(event, RepeatLast):
@@ -126,13 +147,28 @@ class Module:
                 self._write(self.state.v250.error(None))
 
     def receive_event(self, event: Event) -> None:
-        """Something happened at the edge (a timer ran out). Then call :meth:`actions_to_perform`."""
-        if isinstance(event, TimerExpired):
+        """Something happened at the edge (a timer, a socket). Then call :meth:`actions_to_perform`."""
+        if isinstance(event, TimerExpired) and isinstance(event.timer, Timer):
             if event.timer is Timer.DATA_ENTRY and self._entry is not None:
                 self._abandon_entry()
             elif event.timer is Timer.REBOOT and self._booting:
                 self._booting = False
                 self.power_on()
+            return
+        outcome = self._guarded_event(event)
+        self._actions.extend(outcome.actions)
+        waiting = self._waiting
+        if waiting is not None and waiting.request.matches(event):
+            # What this event makes the module say belongs to the waiting command's answer.
+            self._say_now(outcome.said)
+            self._waiting = None
+            reply = self._guarded(lambda: waiting.request.on_event(event))
+            if reply is None:
+                self._finish(waiting.run, ok=False)
+            elif self._take(waiting.run, reply):
+                self._continue(waiting.run)
+        else:
+            self._say(outcome.said)
 
     def actions_to_perform(self) -> list[Action]:
         """Drain the actions queued by the inputs so far, in the order they must be done."""
@@ -180,8 +216,13 @@ class Module:
     def _take(self, run: _LineRun, reply: Reply) -> bool:
         """Emit a reply's text and remember its effects; False when it suspends the line."""
         self._write(self.state.v250.info(reply.lines))
+        self._write(reply.raw)
+        self._actions.extend(reply.actions)
         run.urcs.extend(reply.urcs)
         run.reset = run.reset or reply.reset
+        if reply.wait is not None:
+            self._waiting = _Waiting(reply.wait, run)
+            return False
         if reply.data is None:
             return True
         self._entry = _DataEntry(reply.data, run)
@@ -193,16 +234,29 @@ class Module:
     def _finish(self, run: _LineRun, *, ok: bool) -> None:
         if ok:
             self._write(self.state.v250.ok())
-        for urc in run.urcs:
-            self._write(self.state.v250.urc(urc))
+        self._say_now(run.urcs)
+        held, self._held = self._held, []
+        self._say_now(held)
         if run.reset:
             self._power_cycle()
+            return
+        while self._held_lines and self._waiting is None and self._entry is None:
+            self._on_line(self._held_lines.pop(0))
 
     def _dispatch(self, call: CommandCall) -> Reply:
         spec = self._table.lookup(call.name)
         if spec is None or call.form not in spec.forms:
             raise CommandError(None, f"no {call.form.value} form of {call.name}")
         return spec.forms[call.form].handler(self.state, call)
+
+    def _guarded_event(self, event: Event) -> Outcome:
+        try:
+            return tcpip.on_event(self.state, event)
+        except Exception:
+            if self._strict:
+                raise
+            log.exception("event %r failed; dropped", event)
+            return Outcome()
 
     def _guarded(self, step: Callable[[], Reply]) -> Reply | None:
         """Run a handler step; a refusal or a bug becomes the final result code (None)."""
@@ -258,6 +312,13 @@ class Module:
             self._entry.received.clear()
             self._entry = None
             self._actions.append(CancelTimer(timer=Timer.DATA_ENTRY))
+        for link_id in self.state.links:
+            self._actions.extend(
+                CancelTimer(timer=timer) for timer in (tcpip.open_timer(link_id), tcpip.push_timer(link_id))
+            )
+        self._waiting = None
+        self._held.clear()
+        self._held_lines.clear()
         self._reader.reset()
         self.state.power_cycle()
         self._actions.append(PowerCycled())
@@ -268,6 +329,19 @@ class Module:
             self.power_on()
 
     # --- output ----------------------------------------------------------------------------------
+
+    def _say(self, said: list[Unsolicited]) -> None:
+        """Unsolicited output: now, or after the suspended line's final result code."""
+        if self._booting:
+            return
+        if self._entry is not None or self._waiting is not None:
+            self._held.extend(said)
+        else:
+            self._say_now(said)
+
+    def _say_now(self, said: list[Unsolicited]) -> None:
+        for item in said:
+            self._write(self.state.v250.urc(item) if isinstance(item, str) else item)
 
     def _write(self, data: bytes) -> None:
         if data:

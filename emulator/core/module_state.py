@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from .at_replies import V250Settings
 from .cert_store import CertStore
 from .clock import Clock
+from .links import Link
 from .profile import Profile
 
 
@@ -78,6 +79,11 @@ class ModuleState:
         self.baud = 115200
         self.reg_urc_mode: dict[str, int] = {}
         self.cops_format = 2
+        self.iprfmt = 0  # AT+GTSET="IPRFMT": kept across power-off (fibocom-tcpip.md §2, M)
+        self.pdp_active = False
+        self.links: dict[int, Link] = {}
+        self.push_settings: dict[int, tuple[int, int]] = {}  # socket id -> (+MIPSETS size, timeout ms)
+        self.dns_queries = 0
         self.power_cycle()
 
     def factory_v250(self) -> V250Settings:
@@ -97,3 +103,6 @@ class ModuleState:
         self.cfun = 1
         self.reg_urc_mode = {"+CREG": 0, "+CGREG": 0, "+CEREG": 0}
         self.cops_format = 2
+        self.pdp_active = False
+        self.links = {}
+        self.push_settings = {}

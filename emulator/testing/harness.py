@@ -9,11 +9,35 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ..core.actions import Action
 from ..core.clock import ManualClock
+from ..core.events import Event
 from ..core.module import Module
 from ..core.profile import Profile
 from ..profiles import DEFAULT_PROFILE, load_profile
 from ..runtime.driver import ModuleDriver, VirtualScheduler
+
+
+class RecordedLinks:
+    """The socket edge of an in-memory module: it records what the core asks for.
+
+    Tests answer with events (``InMemoryModule.event``), which is the core's
+    own interface: no socket is faked, the core simply has none.
+    """
+
+    def __init__(self) -> None:
+        self.actions: list[Action] = []
+        self.closed_all = 0
+
+    def perform(self, action: Action) -> None:
+        self.actions.append(action)
+
+    def close_all(self) -> None:
+        self.closed_all += 1
+
+    def take(self) -> list[Action]:
+        actions, self.actions = self.actions, []
+        return actions
 
 
 class InMemoryModule:
@@ -43,7 +67,8 @@ class InMemoryModule:
             self.profile, self.clock, strict=strict, trace_input=trace_input, initial_clock=initial_clock
         )
         self._out = bytearray()
-        self.driver = ModuleDriver(self.module, write=self._out.extend, scheduler=self.scheduler)
+        self.links = RecordedLinks()
+        self.driver = ModuleDriver(self.module, write=self._out.extend, scheduler=self.scheduler, links=self.links)
         self.driver.start()
 
     def take(self) -> bytes:
@@ -60,6 +85,11 @@ class InMemoryModule:
     def command(self, line: str) -> bytes:
         """Send one command line with CR; return the answer."""
         return self.send(line.encode("latin-1") + b"\r")
+
+    def event(self, event: Event) -> bytes:
+        """Deliver an edge event (a socket opened, data arrived...); return what the module wrote."""
+        self.driver.deliver(event)
+        return self.take()
 
     def advance(self, seconds: float) -> bytes:
         """Let virtual time pass (timers fire); return what the module wrote meanwhile."""

@@ -7,8 +7,8 @@ module looks commands up by name and dispatches on their form.
 from __future__ import annotations
 
 from ..command_table import CommandTable
-from . import basic, general, ssl
+from . import basic, general, ssl, tcpip
 
-COMMAND_TABLE = CommandTable([*basic.COMMANDS, *general.COMMANDS, *ssl.COMMANDS])
+COMMAND_TABLE = CommandTable([*basic.COMMANDS, *general.COMMANDS, *ssl.COMMANDS, *tcpip.COMMANDS])
 
 __all__ = ["COMMAND_TABLE"]
