@@ -1,7 +1,8 @@
 """``python -m emulator``: serve one module on a PTY until SIGINT or SIGTERM.
 
 Argument parsing and wiring only: one asyncio loop, one scheduler, one
-driver, one PTY. Exit codes: 0 after a signal, 2 for a usage or profile
+driver, one PTY, and the module's sockets (``--resolve`` rewrites where
+they go). Exit codes: 0 after a signal, 2 for a usage or profile
 error, 1 when the PTY or its link cannot be set up.
 """
 
@@ -21,6 +22,8 @@ from .core.profile import Profile
 from .profiles import DEFAULT_PROFILE, list_profiles, load_profile
 from .runtime.clocks import SystemClock
 from .runtime.driver import AsyncioScheduler, ModuleDriver
+from .runtime.links import PeerLinks
+from .runtime.resolve import Resolver, ResolveRule, parse_resolve
 from .trace import TraceWriter
 from .transports.pty import PtyTransport
 
@@ -34,6 +37,13 @@ def _utc(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _resolve_rule(text: str) -> ResolveRule:
+    try:
+        return parse_resolve(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,6 +61,15 @@ def _parser() -> argparse.ArgumentParser:
         "--clock", type=_utc, metavar="ISO8601", help="module clock at power-on (naive = UTC; default: now)"
     )
     parser.add_argument("--trace", metavar="FILE", help="write a JSON-lines trace of the serial line")
+    parser.add_argument(
+        "--resolve",
+        type=_resolve_rule,
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]=ADDR[:PORT]",
+        help="send the module's sockets for HOST (on PORT, or any port) to ADDR (on PORT, or the same port),"
+        " as curl --resolve; repeatable (e.g. www.baidu.com:443=127.0.0.1:4433)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     return parser
 
@@ -77,13 +96,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     initial_clock = args.clock or datetime.now(timezone.utc)
     try:
-        return asyncio.run(_serve(profile, initial_clock, link_path=args.pty, trace_path=args.trace))
+        return asyncio.run(
+            _serve(profile, initial_clock, link_path=args.pty, trace_path=args.trace, resolver=Resolver(args.resolve))
+        )
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
 
-async def _serve(profile: Profile, initial_clock: datetime, *, link_path: str | None, trace_path: str | None) -> int:
+async def _serve(
+    profile: Profile, initial_clock: datetime, *, link_path: str | None, trace_path: str | None, resolver: Resolver
+) -> int:
     loop = asyncio.get_running_loop()
     clock = SystemClock()
     trace = TraceWriter(trace_path) if trace_path else None
@@ -95,6 +118,9 @@ async def _serve(profile: Profile, initial_clock: datetime, *, link_path: str | 
             driver = ModuleDriver(
                 module, write=transport.write, scheduler=scheduler, trace=trace, name=transport.device_path
             )
+            links = PeerLinks(loop, resolver, driver.deliver, name=transport.device_path)
+            driver.links = links
+            transport.flow = links.hold
             stop = asyncio.Event()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, stop.set)
@@ -106,8 +132,9 @@ async def _serve(profile: Profile, initial_clock: datetime, *, link_path: str | 
             print(line, flush=True)
             await stop.wait()
             logger.info("signal received, shutting down")
-            driver.close()
+            driver.close()  # aborts the module's sockets too
             scheduler.close()
+            await links.wait_closed()
         finally:
             transport.close()
     finally:

@@ -4,7 +4,15 @@ Theory of operation. The core is sans-I/O: every input method is followed by a
 drain of :meth:`Module.actions_to_perform`, and the actions are performed
 strictly in order (order is semantics: ``OK`` before a later URC, a write
 before the timer that guards it). Writes go to a host sink, timers to a
-:class:`Scheduler` shared by every driver of the process.
+:class:`Scheduler` shared by every driver of the process, and the link actions
+(``OpenLink``, ``SendToPeer``, ``CloseLink``, ``ResolveName``,
+``PauseReading``) to the module's :class:`~emulator.runtime.links.PeerLinks`,
+whose answers come back through :meth:`ModuleDriver.deliver`.
+
+Events are never fed to the core while it is being drained: an event that
+arrives during :meth:`ModuleDriver._perform` (a link answering from inside an
+action, say) waits in a queue and is processed right after the current
+actions, so the core always sees one input at a time, in arrival order.
 
 The scheduler is a thin layer over :class:`~emulator.core.timers.TimerQueue`,
 the one scheduling mechanism of the emulator. :class:`AsyncioScheduler` keeps a
@@ -22,9 +30,21 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Protocol, cast
 
-from ..core.actions import CancelTimer, HostInputSeen, PowerCycled, StartTimer, WriteToHost
+from ..core.actions import (
+    Action,
+    CancelTimer,
+    CloseLink,
+    HostInputSeen,
+    OpenLink,
+    PauseReading,
+    PowerCycled,
+    ResolveName,
+    SendToPeer,
+    StartTimer,
+    WriteToHost,
+)
 from ..core.clock import Clock, ManualClock
-from ..core.events import TimerExpired
+from ..core.events import Event, LinkClosed, LinkOpenFailed, NameResolved, TimerExpired
 from ..core.module import Module
 from ..core.timers import TimerQueue
 
@@ -32,6 +52,16 @@ if TYPE_CHECKING:
     from ..trace import TraceWriter
 
 logger = logging.getLogger(__name__)
+
+
+class LinkEdge(Protocol):
+    """What the driver needs of a module's sockets: :class:`~emulator.runtime.links.PeerLinks`
+    in production, a recorder in the in-memory harness. Answers come back through
+    :meth:`ModuleDriver.deliver`."""
+
+    def perform(self, action: Action) -> None: ...
+
+    def close_all(self) -> None: ...
 
 
 class TimerOwner(Protocol):
@@ -202,6 +232,9 @@ class ModuleDriver:
         trace: where host and module bytes are recorded, if anywhere. Build the
             module with ``trace_input=True`` for the host direction to appear.
         name: how logs call this module (the device path, say).
+        links: the module's sockets; set it (or :attr:`links`) before the first
+            link action. Without it, sockets fail to open and names do not
+            resolve, so the core never waits for an answer that cannot come.
     """
 
     def __init__(
@@ -212,12 +245,16 @@ class ModuleDriver:
         scheduler: Scheduler,
         trace: TraceWriter | None = None,
         name: str = "",
+        links: LinkEdge | None = None,
     ) -> None:
         self.module = module
         self.name = name or f"module@{id(self):x}"
+        self.links = links
         self._write = write
         self._scheduler = scheduler
         self._trace = trace
+        self._events: deque[Event] = deque()
+        self._performing = False
 
     def __repr__(self) -> str:
         return f"<ModuleDriver {self.name}>"
@@ -237,29 +274,76 @@ class ModuleDriver:
         self.module.receive_event(TimerExpired(timer=key))
         self._perform()
 
+    def deliver(self, event: Event) -> None:
+        """Give the module an event from the edge (a link's answer); its actions are performed at once.
+
+        Safe to call from inside an action: the event then waits until the
+        actions being performed are done.
+        """
+        self._events.append(event)
+        self._perform()
+
     def close(self) -> None:
-        """Stop the module's timers; the module is dropped."""
+        """Stop the module's timers and abort its sockets; the module is dropped."""
         self._scheduler.cancel_owner(self)
+        if self.links is not None:
+            self.links.close_all()
 
     def _perform(self) -> None:
-        for action in self.module.actions_to_perform():
-            match action:
-                case WriteToHost(data=data, secret=secret):
-                    shown = f"<redacted {len(data)} bytes>".encode() if secret else data
-                    logger.debug("%s module->host %r", self.name, shown)
-                    if self._trace is not None:
-                        self._trace.module(shown)
-                    self._write(data)
-                case StartTimer(timer=timer, seconds=seconds):
-                    self._scheduler.start(self, timer, seconds)
-                case CancelTimer(timer=timer):
-                    self._scheduler.cancel(self, timer)
-                case HostInputSeen(data=data):
-                    logger.debug("%s host->module %r", self.name, data)
-                    if self._trace is not None:
-                        self._trace.host(data)
-                case PowerCycled():
-                    logger.info("%s power-cycled", self.name)
-                case _:
-                    # A newer core than this driver: say so loudly, keep serving the rest.
-                    logger.error("%s: no handler for action %r", self.name, action)
+        """Perform the core's actions in order, then feed it the queued events one by one."""
+        if self._performing:
+            return  # the outer call picks up the new actions and events
+        self._performing = True
+        try:
+            while True:
+                actions = self.module.actions_to_perform()
+                if actions:
+                    for action in actions:
+                        self._do(action)
+                elif self._events:
+                    self.module.receive_event(self._events.popleft())
+                else:
+                    break
+        finally:
+            self._performing = False
+
+    def _do(self, action: Action) -> None:
+        match action:
+            case WriteToHost(data=data, secret=secret):
+                shown = f"<redacted {len(data)} bytes>".encode() if secret else data
+                logger.debug("%s module->host %r", self.name, shown)
+                if self._trace is not None:
+                    self._trace.module(shown)
+                self._write(data)
+            case StartTimer(timer=timer, seconds=seconds):
+                self._scheduler.start(self, timer, seconds)
+            case CancelTimer(timer=timer):
+                self._scheduler.cancel(self, timer)
+            case HostInputSeen(data=data):
+                logger.debug("%s host->module %r", self.name, data)
+                if self._trace is not None:
+                    self._trace.host(data)
+            case PowerCycled():
+                logger.info("%s power-cycled", self.name)
+                if self.links is not None:
+                    self.links.close_all()
+            case OpenLink() | SendToPeer() | CloseLink() | ResolveName() | PauseReading():
+                if self.links is not None:
+                    self.links.perform(action)
+                else:
+                    self._answer_without_links(action)
+            case _:
+                # A newer core than this driver: say so loudly, keep serving the rest.
+                logger.error("%s: no handler for action %r", self.name, action)
+
+    def _answer_without_links(self, action: OpenLink | SendToPeer | CloseLink | ResolveName | PauseReading) -> None:
+        """No network at all: answer what the core would otherwise wait for."""
+        match action:
+            case OpenLink(link_id=link_id):
+                self._events.append(LinkOpenFailed(link_id=link_id, why="no network (driver without links)"))
+            case CloseLink(link_id=link_id):
+                self._events.append(LinkClosed(link_id=link_id))
+            case ResolveName(query=query):
+                self._events.append(NameResolved(query=query, addresses=()))
+            case _:
+                logger.debug("%s: %r dropped (no links)", self.name, action)

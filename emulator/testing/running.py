@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +29,8 @@ from ..core.profile import Profile
 from ..profiles import DEFAULT_PROFILE, load_profile
 from ..runtime.clocks import SystemClock
 from ..runtime.driver import AsyncioScheduler, ModuleDriver
+from ..runtime.links import PeerLinks
+from ..runtime.resolve import Resolver
 from ..trace import TraceWriter
 from ..transports.pty import PtyTransport
 
@@ -50,9 +52,12 @@ class RunningModule:
         link_path: if given, a symlink to the device is created there.
         strict: build the module in strict mode (handler bugs raise instead of answering ``ERROR``).
         timeout: how long :meth:`call` waits for the loop thread.
+        resolve: ``--resolve`` rules ``HOST[:PORT]=ADDR[:PORT]`` for the module's sockets
+            (e.g. ``"www.baidu.com:443=127.0.0.1:4433"`` to reach a local test server).
 
     Raises:
         ProfileError: the profile cannot be loaded.
+        ValueError: a ``resolve`` rule is malformed.
         FileExistsError: ``link_path`` names a file that is not a symlink.
     """
 
@@ -61,6 +66,7 @@ class RunningModule:
     scheduler: AsyncioScheduler
     transport: PtyTransport
     driver: ModuleDriver
+    links: PeerLinks
 
     def __init__(
         self,
@@ -72,8 +78,10 @@ class RunningModule:
         link_path: str | Path | None = None,
         strict: bool = False,
         timeout: float = 5.0,
+        resolve: Sequence[str] = (),
     ) -> None:
         self.profile = load_profile(profile) if isinstance(profile, str) else profile
+        self.resolver = Resolver.from_specs(resolve)
         self.clock: Clock = clock or SystemClock()
         self.timeout = timeout
         self.errors: list[BaseException] = []
@@ -131,6 +139,7 @@ class RunningModule:
         self._closed = True
         try:
             self.call(self._teardown)
+            asyncio.run_coroutine_threadsafe(self._sockets_closed(), self.loop).result(self.timeout)
         finally:
             self._stop_loop()
         if raise_errors and self.errors:
@@ -159,13 +168,19 @@ class RunningModule:
             trace=self._trace,
             name=self.transport.device_path,
         )
+        self.links = PeerLinks(self.loop, self.resolver, self.driver.deliver, name=self.transport.device_path)
+        self.driver.links = self.links
+        self.transport.flow = self.links.hold
         self.transport.start(self.driver.feed)
         self.driver.start()
 
     def _teardown(self) -> None:
         self.transport.close()
-        self.driver.close()
+        self.driver.close()  # aborts the module's sockets too
         self.scheduler.close()
+
+    async def _sockets_closed(self) -> None:
+        await self.links.wait_closed()
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self.loop)

@@ -31,6 +31,10 @@ READ_SIZE = 64 * 1024
 #: Bytes kept for a host that is not reading. Beyond this the module "transmits into the void",
 #: as a real UART without flow control does, rather than growing without bound.
 MAX_PENDING = 1024 * 1024
+#: Back-pressure: above HIGH_WATER buffered bytes the module stops reading its sockets
+#: (``flow(True)``), below LOW_WATER it reads again; MAX_PENDING is only a last resort.
+HIGH_WATER = 256 * 1024
+LOW_WATER = 64 * 1024
 
 
 class PtyTransport:
@@ -55,6 +59,9 @@ class PtyTransport:
         self._receiver: Callable[[bytes], None] | None = None
         self._pending = bytearray()
         self._closed = False
+        self._blocked = False
+        #: told True when the host falls behind, False when it has caught up (PeerLinks.hold)
+        self.flow: Callable[[bool], None] | None = None
         self.master_fd, self._slave_fd = os.openpty()
         try:
             tty.setraw(self._slave_fd)
@@ -114,6 +121,10 @@ class PtyTransport:
             logger.warning("%s: host is not reading; %d bytes dropped", self.device_path, len(data) - room)
             data = data[:room]
         self._pending += data
+        if not self._blocked and len(self._pending) > HIGH_WATER:
+            self._blocked = True
+            if self.flow is not None:
+                self.flow(True)
 
     def _on_readable(self) -> None:
         try:
@@ -138,6 +149,10 @@ class PtyTransport:
             logger.warning("%s: write failed: %s", self.device_path, exc)
             sent = len(self._pending)
         del self._pending[:sent]
+        if self._blocked and len(self._pending) < LOW_WATER:
+            self._blocked = False
+            if self.flow is not None:
+                self.flow(False)
         if not self._pending:
             self._loop.remove_writer(self.master_fd)
 

@@ -1,0 +1,744 @@
+"""The module's sockets on the asyncio loop: link actions in, link events out.
+
+:class:`PeerLinks` is the edge of ONE module's TCP/IP stack. The core asks
+(``OpenLink``, ``SendToPeer``, ``CloseLink``, ``ResolveName``,
+``PauseReading``) and hears back through ``deliver(event)``. There is no
+thread per socket: every socket is an :class:`asyncio.Protocol` on the loop
+that runs the module, and TLS runs over memory BIOs in
+:class:`~emulator.tls.session.TlsClient` (no asyncio SSL transport), which is
+what lets one process hold thousands of them (``tls-engine.md`` §6).
+
+Guarantees the core can build on (``PeerLinks`` keeps them, the tests check them):
+
+* **Never re-entrant.** :meth:`PeerLinks.perform` never calls ``deliver``; an
+  answer it owes (``LinkClosed`` of an unknown link, say) goes out from a
+  later loop callback. Events are delivered on the loop thread, in the order
+  they happened, one ``deliver`` call at a time.
+* **One life per ``OpenLink``.** Its events are ``LinkOpened``, any number of
+  ``PeerDataReceived``, then at most one ``PeerClosed``; or a single
+  ``LinkOpenFailed``. ``LinkOpened`` for SSL means the handshake is done.
+  After the final event (``LinkOpenFailed`` / ``PeerClosed``) the link id is
+  free at the edge: no ``CloseLink`` is needed.
+* **One ``LinkClosed`` per ``CloseLink``, and nothing after it.** From the
+  moment ``CloseLink`` is performed, nothing but that link's single
+  ``LinkClosed`` is delivered for it, even if data, a FIN or a failure had
+  already happened but not yet been delivered. This holds for a link still
+  resolving, connecting or handshaking (the attempt is abandoned), an open
+  one (TLS: close_notify first, then FIN after the write buffer drains) and an
+  unknown or already-ended one (answered at once). ``LinkClosed`` is
+  delivered once the socket is really closed; a peer that does not take our
+  data costs at most ``close_grace`` seconds, then the socket is aborted.
+* **Power cycle.** :meth:`close_all` aborts everything and delivers nothing
+  more, for links or name queries; :meth:`wait_closed` awaits the sockets'
+  release (for a clean shutdown under ``-W error``).
+
+Errors. Network and TLS failures become events (``why`` is for logs and
+traces, never the host). A bug in this file or in the core's
+``receive_event`` is contained: it is logged, reported to the loop's
+exception handler (so :class:`~emulator.testing.running.RunningModule` re-raises it
+at close), and the link concerned fails with an event, so the module never
+waits forever. Logs at INFO say what happened to each link (address, TLS
+version and suite, alerts, verify errors); payload is never logged, DEBUG
+shows lengths only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import ipaddress
+import logging
+import socket
+from collections import deque
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any, cast
+
+from ..core.actions import Action, CloseLink, OpenLink, PauseReading, Protocol, ResolveName, SendToPeer
+from ..core.events import (
+    Event,
+    LinkClosed,
+    LinkOpened,
+    LinkOpenFailed,
+    NameResolved,
+    PeerClosed,
+    PeerDataReceived,
+)
+from ..tls.session import TlsClient, TlsFailure, TlsPeerClosed
+from .resolve import Resolver
+
+logger = logging.getLogger(__name__)
+
+#: seconds a closing link may take to flush its data (and close_notify) before it is aborted
+CLOSE_GRACE = 2.0
+
+_FINAL = (LinkOpenFailed, PeerClosed, LinkClosed)
+
+
+class _Phase(enum.Enum):
+    OPENING = "opening"  #: resolving, connecting, or (SSL) handshaking
+    OPEN = "open"  #: LinkOpened queued
+    ENDED = "ended"  #: LinkOpenFailed or PeerClosed queued: the peer side is done
+
+
+class _Link:
+    """Edge state of one ``OpenLink`` (or a stand-in that only answers a ``CloseLink``)."""
+
+    def __init__(self, link_id: int, action: OpenLink | None) -> None:
+        self.link_id = link_id
+        self.action = action
+        self.phase = _Phase.OPENING if action is not None else _Phase.ENDED
+        self.task: asyncio.Task[None] | None = None
+        self.transport: asyncio.Transport | asyncio.DatagramTransport | None = None
+        self.protocol_made = False  # a protocol exists: connection_made and connection_lost will follow
+        self.lost = False  # connection_lost has run
+        self.tls: TlsClient | None = None
+        self.paused = False
+        self.closing = False  # CloseLink performed: only LinkClosed may follow
+        self.silenced = False  # close_all: nothing may follow
+        self.final_delivered = False
+        self.released = False
+        self.forced = False  # released by the grace timer despite a stuck resource
+        self.grace: asyncio.TimerHandle | None = None
+
+    def __repr__(self) -> str:
+        return f"<link {self.link_id} {self.phase.value}{' closing' if self.closing else ''}>"
+
+    @property
+    def udp(self) -> bool:
+        return self.action is not None and self.action.protocol is Protocol.UDP
+
+
+class _Query:
+    """One ``ResolveName`` in flight."""
+
+    def __init__(self, query: int) -> None:
+        self.query = query
+        self.silenced = False
+        self.task: asyncio.Task[None] | None = None
+
+
+_Owner = _Link | _Query
+
+
+class PeerLinks:
+    """The sockets of one module on an asyncio loop (see the module docstring for the guarantees).
+
+    Call every method on the loop's thread.
+
+    Args:
+        loop: the loop that runs the module.
+        resolver: how host names are resolved (``--resolve`` overrides first).
+        deliver: where events go (the driver's ``deliver``); called on the loop thread.
+        name: how logs call this module.
+        close_grace: seconds before a closing socket that does not drain is aborted.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        resolver: Resolver,
+        deliver: Callable[[Event], None],
+        name: str = "",
+        *,
+        close_grace: float = CLOSE_GRACE,
+    ) -> None:
+        self._loop = loop
+        self._resolver = resolver
+        self._deliver = deliver
+        self.name = name or f"links@{id(self):x}"
+        self._close_grace = close_grace
+        self._links: dict[int, _Link] = {}  # by id, until the link's final event is delivered
+        self._live: set[_Link] = set()  # holding a task, a socket or a timer
+        self._queries: set[_Query] = set()
+        self._outbox: deque[tuple[_Owner, Event]] = deque()
+        self._depth = 0  # inside a guarded callback: flush when the outermost one ends
+        self._flushing = False
+        self._flush_handle: asyncio.Handle | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._host_blocked = False  # see hold()
+
+    def __repr__(self) -> str:
+        return f"<PeerLinks {self.name} links={sorted(self._links)} live={len(self._live)}>"
+
+    # -- the core's side --------------------------------------------------------------------------------
+
+    def perform(self, action: Action) -> None:
+        """Start doing ``action`` (one of the five link actions); answers arrive later through ``deliver``."""
+        self._depth += 1
+        try:
+            match action:
+                case OpenLink():
+                    self._open(action)
+                case SendToPeer(link_id=link_id, data=data):
+                    self._send(link_id, data)
+                case CloseLink(link_id=link_id):
+                    self._close(link_id)
+                case ResolveName(query=query, host=host):
+                    self._resolve_name(query, host)
+                case PauseReading(link_id=link_id, paused=paused):
+                    self._pause(link_id, paused)
+                case _:
+                    raise TypeError(f"not a link action: {action!r}")
+        except Exception as exc:
+            self._report(f"{self.name}: performing {action!r} failed", exc)
+            self._answer_anyway(action, exc)
+        finally:
+            self._depth -= 1
+        self._schedule_flush()
+
+    def close_all(self) -> None:
+        """Abort every socket and name query at once; nothing more is delivered for them.
+
+        For a power cycle (the core has forgotten its links) and for shutdown.
+        Await :meth:`wait_closed` afterwards to know the sockets are gone.
+        """
+        if self._live or self._queries:
+            logger.info("%s: closing all links (%d live)", self.name, len(self._live))
+        self._outbox.clear()
+        self._links.clear()
+        for query in list(self._queries):
+            query.silenced = True
+            if query.task is not None:
+                query.task.cancel()
+        for link in list(self._live):
+            link.silenced = True
+            self._abandon(link)
+            if link.grace is None:
+                link.grace = self._loop.call_later(self._close_grace, self._on_grace, link)
+            self._check_released(link)
+
+    async def wait_closed(self) -> None:
+        """Wait until no socket, task or name query is left (after :meth:`close_all`, say)."""
+        await self._idle.wait()
+
+    @property
+    def link_ids(self) -> list[int]:
+        """The ids the edge knows (open, opening, closing, or ended but not yet delivered)."""
+        return sorted(self._links)
+
+    # -- actions ----------------------------------------------------------------------------------------
+
+    def _open(self, action: OpenLink) -> None:
+        if action.link_id in self._links:
+            # A core bug: the id is still busy at the edge. Refuse the new socket, keep the old one.
+            logger.error("%s link %d: OpenLink while the id is in use", self.name, action.link_id)
+            ghost = _Link(action.link_id, action)
+            self._emit(ghost, LinkOpenFailed(link_id=action.link_id, why="link id in use"))
+            return
+        link = _Link(action.link_id, action)
+        self._links[link.link_id] = link
+        self._hold(link)
+        logger.debug(
+            "%s link %d: open %s %s:%d", self.name, link.link_id, action.protocol.name, action.host, action.port
+        )
+        link.task = self._loop.create_task(self._connect(link), name=f"{self.name} link {link.link_id}")
+        link.task.add_done_callback(partial(self._on_task_done, link))
+
+    def _send(self, link_id: int, data: bytes) -> None:
+        link = self._links.get(link_id)
+        if link is None or link.phase is not _Phase.OPEN or link.closing or link.transport is None:
+            logger.debug("%s link %d: %d bytes dropped (link not open)", self.name, link_id, len(data))
+            return
+        logger.debug("%s link %d: sending %d bytes", self.name, link_id, len(data))
+        if link.udp:
+            cast(asyncio.DatagramTransport, link.transport).sendto(data)
+        elif link.tls is not None:
+            try:
+                link.tls.send(data)
+            except TlsFailure as exc:
+                self._write_tls(link)
+                self._peer_closed(link, reset=True, gtsslerr=exc.gtsslerr, why=exc.why)
+                self._end_transport(link)
+                return
+            self._write_tls(link)
+        else:
+            cast(asyncio.Transport, link.transport).write(data)
+
+    def _close(self, link_id: int) -> None:
+        link = self._links.get(link_id)
+        if link is None or link.closing:
+            # Unknown, already ended and delivered, or closed twice: still exactly one answer.
+            link = _Link(link_id, None)
+        link.closing = True
+        logger.info("%s link %d: closing (%s)", self.name, link_id, link.phase.value)
+        self._hold(link)
+        if link.phase is _Phase.OPEN and not link.lost and link.transport is not None:
+            if link.tls is not None and not link.tls.closed_by_peer:
+                link.tls.close()
+                self._write_tls(link)
+            link.transport.close()  # after the write buffer drains: FIN
+        else:
+            self._abandon(link)
+        if link.grace is None:
+            link.grace = self._loop.call_later(self._close_grace, self._on_grace, link)
+        self._check_released(link)
+
+    def _resolve_name(self, query_id: int, host: str) -> None:
+        query = _Query(query_id)
+        self._queries.add(query)
+        self._idle.clear()
+        query.task = self._loop.create_task(self._lookup(query, host), name=f"{self.name} dns {query_id}")
+        query.task.add_done_callback(partial(self._on_query_done, query))
+
+    def hold(self, blocked: bool) -> None:
+        """Stop (or resume) reading every socket: the host side cannot take more output now.
+
+        A real module's buffers fill when its UART is slow and TCP's window then
+        closes; this is the same back-pressure, driven by the host transport.
+        """
+        if blocked == self._host_blocked:
+            return
+        self._host_blocked = blocked
+        logger.debug("%s host output %s", self.name, "blocked: pausing peers" if blocked else "drained")
+        for link in self._links.values():
+            if link.phase is _Phase.OPEN:
+                self._apply_pause(link)
+
+    def _pause(self, link_id: int, paused: bool) -> None:
+        link = self._links.get(link_id)
+        if link is None:
+            return
+        link.paused = paused
+        if link.phase is _Phase.OPEN:
+            self._apply_pause(link)
+
+    def _answer_anyway(self, action: Action, exc: Exception) -> None:
+        """After a bug in :meth:`perform`: still give the answer the core waits for."""
+        why = f"internal error: {exc!r}"
+        link = self._links.get(getattr(action, "link_id", -1))
+        if isinstance(action, OpenLink):
+            if link is not None and link.action is action:
+                self._fail_open(link, None, why)
+                self._abandon(link)
+            else:
+                self._emit(_Link(action.link_id, action), LinkOpenFailed(link_id=action.link_id, why=why))
+        elif isinstance(action, CloseLink):
+            link = link or _Link(action.link_id, None)
+            link.closing = link.forced = True
+            self._hold(link)
+            self._abandon(link)
+            self._check_released(link)
+        elif isinstance(action, ResolveName):
+            self._emit(_Query(action.query), NameResolved(query=action.query, addresses=()))
+        elif link is not None:
+            self._peer_closed(link, reset=True, why=why)
+            self._abandon(link)
+
+    # -- opening ----------------------------------------------------------------------------------------
+
+    async def _connect(self, link: _Link) -> None:
+        action = link.action
+        assert action is not None
+        targets = await self._resolver.resolve(self._loop, action.host, action.port)
+        if not targets:
+            self._fail_open(link, None, f"{action.host}: no address")
+            return
+        if link.udp:
+            addr, port = targets[0]
+            try:
+                await self._loop.create_datagram_endpoint(
+                    partial(_DatagramLink, self, link),
+                    remote_addr=(addr, port),
+                    local_addr=self._local_addr(addr, action.src_port),
+                    family=socket.AF_INET,
+                )
+            except OSError as exc:
+                self._fail_open(link, None, f"udp {addr}:{port}: {_describe(exc)}")
+            return
+        failures = []
+        for addr, port in targets:
+            try:
+                await self._connect_tcp(link, addr, port, action.src_port)
+                return
+            except OSError as exc:
+                failures.append(f"{addr}:{port}: {_describe(exc)}")
+        self._fail_open(link, None, "connect " + "; ".join(failures))
+
+    async def _connect_tcp(self, link: _Link, addr: str, port: int, src_port: int | None) -> None:
+        # Our own socket, so that a fixed source port can be reused while in TIME_WAIT (SO_REUSEADDR).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        handed_over = False
+        try:
+            sock.setblocking(False)
+            local = self._local_addr(addr, src_port)
+            if local is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(local)
+            await self._loop.sock_connect(sock, (addr, port))
+            handed_over = True  # from here the transport owns (and closes) the socket
+            await self._loop.create_connection(partial(_StreamLink, self, link), sock=sock)
+        except BaseException:
+            if not handed_over:
+                sock.close()
+            raise
+
+    @staticmethod
+    def _local_addr(addr: str, src_port: int | None) -> tuple[str, int] | None:
+        if not src_port:
+            return None
+        return ("127.0.0.1" if ipaddress.IPv4Address(addr).is_loopback else "0.0.0.0", src_port)
+
+    def _connected(self, link: _Link, transport: asyncio.BaseTransport) -> None:
+        """A protocol's connection_made: start TLS, or the link is open."""
+        link.transport = cast(asyncio.Transport | asyncio.DatagramTransport, transport)
+        if link.silenced or link.closing or link.phase is not _Phase.OPENING:
+            link.transport.abort()
+            return
+        assert link.action is not None
+        if link.action.protocol is Protocol.SSL:
+            self._start_tls(link)
+        else:
+            peer = transport.get_extra_info("peername")
+            self._opened(link, f"{link.action.protocol.name} {peer[0]}:{peer[1]}" if peer else "")
+
+    def _start_tls(self, link: _Link) -> None:
+        assert link.action is not None
+        if link.action.tls is None:
+            self._fail_open(link, None, "SSL link without TLS settings")
+            self._end_transport(link)
+            return
+        try:
+            link.tls = TlsClient(link.action.tls)
+            link.tls.initiate()
+        except TlsFailure as exc:
+            self._write_tls(link)
+            self._fail_open(link, exc.gtsslerr, exc.why)
+            self._end_transport(link)
+            return
+        self._write_tls(link)
+
+    def _opened(self, link: _Link, detail: str) -> None:
+        link.phase = _Phase.OPEN
+        logger.info("%s link %d: opened %s", self.name, link.link_id, detail)
+        self._emit(link, LinkOpened(link_id=link.link_id, detail=detail))
+        if link.paused:
+            self._apply_pause(link)
+
+    # -- bytes from the peer ----------------------------------------------------------------------------
+
+    def _received(self, link: _Link, data: bytes) -> None:
+        if link.phase is _Phase.ENDED or link.closing or link.silenced:
+            return
+        tls = link.tls
+        if tls is None:
+            logger.debug("%s link %d: received %d bytes", self.name, link.link_id, len(data))
+            self._emit(link, PeerDataReceived(link_id=link.link_id, data=data))
+            return
+        was_open = tls.handshake_done
+        try:
+            tls.feed(data)
+        except TlsFailure as exc:
+            self._write_tls(link)
+            if was_open or tls.handshake_done:
+                if not was_open:  # the same bytes finished the handshake and broke the session
+                    self._opened(link, tls.negotiated)
+                self._drain_plaintext(link)
+                self._peer_closed(link, reset=True, gtsslerr=exc.gtsslerr, why=exc.why)
+            else:
+                self._fail_open(link, exc.gtsslerr, exc.why)
+            self._end_transport(link)
+            return
+        self._write_tls(link)
+        if not was_open and tls.handshake_done:
+            self._opened(link, tls.negotiated)
+        if tls.handshake_done:
+            self._drain_plaintext(link)
+            if tls.closed_by_peer and link.phase is _Phase.OPEN:
+                # close_notify: answer it and close; the peer's FIN then changes nothing.
+                tls.close()
+                self._write_tls(link)
+                self._peer_closed(link, reset=False, why="close_notify received")
+                self._end_transport(link)
+
+    def _eof(self, link: _Link) -> None:
+        """The peer's FIN (the transport closes itself afterwards)."""
+        if link.phase is _Phase.ENDED or link.closing or link.silenced:
+            return
+        tls = link.tls
+        if tls is not None:
+            try:
+                tls.peer_eof()
+            except TlsPeerClosed as exc:
+                self._fail_open(link, None, exc.why)
+                return
+            except TlsFailure as exc:
+                self._write_tls(link)
+                self._fail_open(link, exc.gtsslerr, exc.why)
+                self._peer_closed(link, reset=True, gtsslerr=exc.gtsslerr, why=exc.why)
+                return
+            self._drain_plaintext(link)
+        if link.phase is _Phase.OPENING:
+            self._fail_open(link, None, "connection closed by the peer during the handshake")
+        else:
+            self._peer_closed(link, reset=False, why="closed by the peer (FIN)")
+
+    def _lost(self, link: _Link, exc: Exception | None) -> None:
+        """A protocol's connection_lost: the socket is closed."""
+        link.lost = True
+        if link.phase is not _Phase.ENDED and not link.closing and not link.silenced:
+            why = _describe(exc) if exc is not None else "connection closed"
+            if link.phase is _Phase.OPENING:
+                self._fail_open(link, None, why)
+            else:
+                self._peer_closed(link, reset=exc is not None, why=why)
+        self._check_released(link)
+
+    def _drain_plaintext(self, link: _Link) -> None:
+        assert link.tls is not None
+        payload = link.tls.read()
+        if payload and link.phase is _Phase.OPEN:
+            logger.debug("%s link %d: received %d bytes", self.name, link.link_id, len(payload))
+            self._emit(link, PeerDataReceived(link_id=link.link_id, data=payload))
+
+    # -- endings ----------------------------------------------------------------------------------------
+
+    def _fail_open(self, link: _Link, gtsslerr: int | None, why: str) -> None:
+        if link.phase is not _Phase.OPENING:
+            return
+        link.phase = _Phase.ENDED
+        if not (link.closing or link.silenced):
+            code = "" if gtsslerr is None else f" (GTSSLERR {gtsslerr})"
+            logger.info("%s link %d: open failed%s: %s", self.name, link.link_id, code, why)
+        self._emit(link, LinkOpenFailed(link_id=link.link_id, gtsslerr=gtsslerr, why=why))
+
+    def _peer_closed(self, link: _Link, *, reset: bool, why: str, gtsslerr: int | None = None) -> None:
+        if link.phase is not _Phase.OPEN:
+            return
+        link.phase = _Phase.ENDED
+        if not (link.closing or link.silenced):
+            how = "reset" if reset else "closed"
+            code = "" if gtsslerr is None else f" (GTSSLERR {gtsslerr})"
+            logger.info("%s link %d: %s%s: %s", self.name, link.link_id, how, code, why)
+        self._emit(link, PeerClosed(link_id=link.link_id, reset=reset, gtsslerr=gtsslerr, why=why))
+
+    def _end_transport(self, link: _Link) -> None:
+        """Close the socket after what is queued (the alert, our close_notify) has gone out."""
+        if link.transport is not None and not link.lost:
+            link.transport.close()
+
+    def _abandon(self, link: _Link) -> None:
+        """Stop whatever the link is doing, now: cancel the attempt, abort the socket."""
+        if link.task is not None and not link.task.done():
+            link.task.cancel()
+        if link.transport is not None and not link.lost:
+            link.transport.abort()
+
+    def _on_task_done(self, link: _Link, task: asyncio.Task[None]) -> None:
+        with self._guard(link, "connect"):
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                self._report(f"{self.name} link {link.link_id}: connect failed unexpectedly", exc)
+                self._fail_open(link, None, f"internal error: {exc!r}")
+                self._abandon(link)
+            elif task.cancelled():
+                self._fail_open(link, None, "cancelled")
+            self._check_released(link)
+
+    def _on_grace(self, link: _Link) -> None:
+        with self._guard(link, "close timer"):
+            link.grace = None
+            if link.released:
+                return
+            if link.transport is not None and not link.lost:
+                logger.info("%s link %d: not closed after %.1fs, aborting", self.name, link.link_id, self._close_grace)
+                self._abandon(link)  # connection_lost follows on the next loop iteration
+            else:
+                logger.warning("%s link %d: forced release (%r)", self.name, link.link_id, link)
+                link.forced = True
+                self._check_released(link)
+
+    def _hold(self, link: _Link) -> None:
+        self._live.add(link)
+        self._idle.clear()
+
+    def _check_released(self, link: _Link) -> None:
+        """Once nothing of the link is left (task, socket), drop it; a closing link answers LinkClosed."""
+        if link.released:
+            return
+        busy = (link.task is not None and not link.task.done()) or (link.protocol_made and not link.lost)
+        if busy and not link.forced:
+            return
+        link.released = True
+        if link.grace is not None:
+            link.grace.cancel()
+            link.grace = None
+        self._live.discard(link)
+        if link.closing:
+            logger.debug("%s link %d: closed", self.name, link.link_id)
+            self._emit(link, LinkClosed(link_id=link.link_id))
+        self._update_idle()
+
+    def _update_idle(self) -> None:
+        if not self._live and not self._queries:
+            self._idle.set()
+
+    # -- name queries -----------------------------------------------------------------------------------
+
+    async def _lookup(self, query: _Query, host: str) -> None:
+        addresses = await self._resolver.resolve_name(self._loop, host)
+        logger.info("%s dns %s -> %s", self.name, host, ", ".join(addresses) or "no address")
+        self._emit(query, NameResolved(query=query.query, addresses=addresses))
+
+    def _on_query_done(self, query: _Query, task: asyncio.Task[None]) -> None:
+        with self._guard(None, "dns"):
+            self._queries.discard(query)
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                self._report(f"{self.name} dns query {query.query} failed unexpectedly", exc)
+                self._emit(query, NameResolved(query=query.query, addresses=()))
+            self._update_idle()
+
+    # -- delivery ---------------------------------------------------------------------------------------
+
+    def _emit(self, owner: _Owner, event: Event) -> None:
+        self._outbox.append((owner, event))
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._depth or self._flushing or not self._outbox or self._flush_handle is not None:
+            return
+        self._flush_handle = self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        if self._flushing:
+            return
+        self._flushing = True
+        try:
+            while self._outbox:
+                owner, event = self._outbox.popleft()
+                if self._admit(owner, event):
+                    try:
+                        self._deliver(event)
+                    except Exception as exc:
+                        self._report(f"{self.name}: delivering {type(event).__name__} failed", exc)
+        finally:
+            self._flushing = False
+
+    def _admit(self, owner: _Owner, event: Event) -> bool:
+        """The gate that keeps the guarantees: nothing after close_all, the final event, or CloseLink."""
+        if owner.silenced:
+            return False
+        if isinstance(owner, _Query):
+            return True
+        if owner.final_delivered or (owner.closing and not isinstance(event, LinkClosed)):
+            return False
+        if isinstance(event, _FINAL):
+            owner.final_delivered = True
+            if self._links.get(owner.link_id) is owner:
+                del self._links[owner.link_id]
+        return True
+
+    @contextlib.contextmanager
+    def _guard(self, link: _Link | None, what: str) -> Iterator[None]:
+        """Contain any exception of a callback; deliver what it queued when the outermost one ends."""
+        self._depth += 1
+        try:
+            yield
+        except Exception as exc:
+            self._report(f"{self.name}: {what}{'' if link is None else f' (link {link.link_id})'} failed", exc)
+            if link is not None:
+                self._fail_open(link, None, f"internal error: {exc!r}")
+                self._peer_closed(link, reset=True, why=f"internal error: {exc!r}")
+                self._abandon(link)
+        finally:
+            self._depth -= 1
+        if not self._depth:
+            self._flush()
+
+    def _report(self, message: str, exc: BaseException) -> None:
+        # Visible to the loop's exception handler (RunningModule re-raises at close) and in the log.
+        self._loop.call_exception_handler({"message": message, "exception": exc})
+
+    # -- helpers ----------------------------------------------------------------------------------------
+
+    def _write_tls(self, link: _Link) -> None:
+        if link.tls is None:
+            return
+        data = link.tls.outgoing()
+        if data and isinstance(link.transport, asyncio.WriteTransport) and not link.transport.is_closing():
+            link.transport.write(data)
+
+    def _apply_pause(self, link: _Link) -> None:
+        transport = link.transport
+        if transport is None or link.lost or transport.is_closing():
+            return
+        reading = cast(asyncio.ReadTransport, transport)
+        paused = link.paused or self._host_blocked
+        if paused and reading.is_reading():
+            reading.pause_reading()
+        elif not paused and not reading.is_reading():
+            reading.resume_reading()
+
+
+class _StreamLink(asyncio.Protocol):
+    """TCP (and TLS over TCP) socket events, forwarded to :class:`PeerLinks` inside its guard."""
+
+    def __init__(self, links: PeerLinks, link: _Link) -> None:
+        self.links = links
+        self.link = link
+        link.protocol_made = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        with self.links._guard(self.link, "connection_made"):
+            self.links._connected(self.link, transport)
+
+    def data_received(self, data: bytes) -> None:
+        with self.links._guard(self.link, "data_received"):
+            self.links._received(self.link, data)
+
+    def eof_received(self) -> bool:
+        with self.links._guard(self.link, "eof_received"):
+            self.links._eof(self.link)
+        return False  # close our side too: the module's socket is gone
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        with self.links._guard(self.link, "connection_lost"):
+            self.links._lost(self.link, exc)
+
+
+class _DatagramLink(asyncio.DatagramProtocol):
+    """A connected UDP socket: open at once, datagrams in, ICMP errors only logged (as a module does)."""
+
+    def __init__(self, links: PeerLinks, link: _Link) -> None:
+        self.links = links
+        self.link = link
+        link.protocol_made = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        with self.links._guard(self.link, "connection_made"):
+            self.links._connected(self.link, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        with self.links._guard(self.link, "datagram_received"):
+            link = self.link
+            if link.phase is _Phase.OPEN and not link.closing and not link.silenced:
+                logger.debug("%s link %d: datagram of %d bytes", self.links.name, link.link_id, len(data))
+                self.links._emit(
+                    link, PeerDataReceived(link_id=link.link_id, data=data, peer=(str(addr[0]), int(addr[1])))
+                )
+
+    def error_received(self, exc: Exception) -> None:
+        logger.info("%s link %d: udp: %s", self.links.name, self.link.link_id, _describe(exc))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        with self.links._guard(self.link, "connection_lost"):
+            self.links._lost(self.link, exc)
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, stable text for a socket error (for ``why``)."""
+    names = {
+        ConnectionRefusedError: "connection refused",
+        ConnectionResetError: "connection reset by the peer",
+        ConnectionAbortedError: "connection aborted",
+        BrokenPipeError: "broken pipe",
+        TimeoutError: "timed out",
+    }
+    for kind, text in names.items():
+        if isinstance(exc, kind):
+            return text
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
