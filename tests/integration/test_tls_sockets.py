@@ -19,7 +19,7 @@ from emulator.profiles import load_profile
 from emulator.testing.at_client import AtClient, AtError
 from emulator.testing.pki import cert_bytes
 from emulator.testing.running import RunningModule
-from emulator.testing.tls_servers import ServerSettings, StallServer, TcpServer, TlsServer, pattern
+from emulator.testing.tls_servers import ServerSettings, StallServer, TcpServer, TlsServer, UdpEchoServer, pattern
 
 pytestmark = pytest.mark.integration
 
@@ -281,3 +281,30 @@ def test_errors_do_not_wedge_the_module() -> None:
             at.command("AT+MIPSEND=1,5")  # not open
         assert open_ssl(at) == "+MIPOPEN: 1,1"
         assert at.command("AT+MIPCLOSE?") == ["+MIPCLOSE: 1"]
+
+
+class TestPlainSockets:
+    def test_tcp_echo(self) -> None:
+        with TcpServer() as server, module(resolve=rule(server, "tcp.example.test", 7)) as at:
+            at.command('AT+MIPOPEN=2,,"tcp.example.test",7,0')
+            assert at.wait_urc("+MIPOPEN: 2,") == "+MIPOPEN: 2,1"
+            at.command('AT+MIPSEND=2,"68656C6C6F"')
+            at.command("AT+MIPPUSH=2")
+            assert at.wait_urc("+MIPRTCP: 2,") == "+MIPRTCP: 2,0,68656C6C6F"
+            at.command("AT+MIPCLOSE=2")
+            assert at.wait_urc("+MIPCLOSE: 2,") == "+MIPCLOSE: 2,0"  # TCP: type 0
+            assert gtsslerr(at) is None  # TCP never touches +GTSSLERR
+
+    def test_udp_echo(self) -> None:
+        with UdpEchoServer() as server, module(resolve=[f"udp.example.test:53=127.0.0.1:{server.port}"]) as at:
+            at.command('AT+MIPOPEN=3,,"udp.example.test",53,1')
+            assert at.wait_urc("+MIPOPEN: 3,") == "+MIPOPEN: 3,1"
+            at.command('AT+MIPSEND=3,"0102"')
+            at.command("AT+MIPPUSH=3")
+            assert at.wait_urc("+MIPRUDP: ") == f"+MIPRUDP: 127.0.0.1,{server.port},3,0,0102"
+
+    def test_mipdns_answers_from_the_resolve_rules(self) -> None:
+        with TcpServer() as server, module(resolve=[f"www.baidu.com=127.0.0.1:{server.port}"]) as at:
+            assert at.command('AT+MIPDNS="www.baidu.com"') == ['+MIPDNS: "www.baidu.com",127.0.0.1']
+            with pytest.raises(AtError):
+                at.command('AT+MIPDNS="no-such-host.invalid"', timeout=30)
