@@ -1,0 +1,1 @@
+"""The field-failure lab: one local TLS endpoint per failure a module meets in the field."""
