@@ -7,7 +7,7 @@ PROFILE ?= NL668_AM_00
 PTY ?= /tmp/nl668
 ARGS ?=
 
-.PHONY: install run test bench certs clean
+.PHONY: install run test bench certs clean fuzz
 
 install: $(STAMP)
 
@@ -24,6 +24,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do $(PY) $$b || exit 1; done || echo "no benchmarks yet"
+
+# Coverage-guided fuzzing of the AT reader, parser and data entry (fuzz/fuzz_at.py), bounded in time.
+# The corpus grows in $(VENV)/fuzz-corpus (not committed); a crash lands in $(VENV)/fuzz-crash-*.
+FUZZ_TIME ?= 120
+fuzz: $(STAMP)
+	mkdir -p $(VENV)/fuzz-corpus
+	$(PY) fuzz/fuzz_at.py -max_total_time=$(FUZZ_TIME) -artifact_prefix=$(VENV)/fuzz- $(VENV)/fuzz-corpus
 
 # Regenerates the committed test PKI (certs/). Not needed to run or test.
 certs: $(STAMP)

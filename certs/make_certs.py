@@ -481,7 +481,118 @@ def main() -> None:
     for filename in manifest.tables:
         print(f"{len((OUT_DIR / filename).read_bytes()):6d}  {filename}")
     print(f"wrote {len(manifest.tables)} files + manifest.toml into {OUT_DIR}")
+    lab_extras()
+
+
+# --- the field-failure lab's extra files (issue 4) -------------------------------------------------------
+#
+# Added after the base PKI was committed, so they are made by a mode of their
+# own that READS the committed CA from disk and leaves every existing file
+# byte-identical: ``make_certs.py --lab-only``. A full run (``main``) ends with
+# it too. Their manifest tables follow LAB_MARKER in manifest.toml and are
+# replaced on each run.
+
+LAB_MARKER = "# --- lab extras (make_certs.py --lab-only) ---"
+SHA1_FROM_DAYS = 7305  # openssl x509 -req (3.0) takes no start date: valid from the day it is run
+
+
+def _load_issued(name: str) -> Issued:
+    cert = x509.load_pem_x509_certificate((OUT_DIR / name).read_bytes())
+    key = serialization.load_pem_private_key((OUT_DIR / name.replace(".pem", ".key")).read_bytes(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return Issued(name=name, cert=cert, key=key)
+
+
+def _sha1_leaf(inter: Issued) -> tuple[bytes, bytes]:
+    """A SHA-1-signed server leaf from the committed intermediate, by the ``openssl`` CLI.
+
+    cryptography 50 refuses SHA-1 signatures; the system OpenSSL 3.0 CLI still
+    makes them. Its dates are relative to the run (see SHA1_FROM_DAYS).
+    """
+    import subprocess
+    import tempfile
+
+    san = ",".join([f"DNS:{d}" for d in SERVER_DNS] + [f"IP:{i}" for i in SERVER_IPS])
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        (t / "ext.cnf").write_text(
+            "basicConstraints=critical,CA:FALSE\n"
+            "keyUsage=critical,digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage=serverAuth\n"
+            "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+            f"subjectAltName={san}\n"
+        )
+        key = _new_key()
+        (t / "leaf.key").write_bytes(pkcs1_pem(key))
+        run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=t)  # noqa: E731
+        run("req", "-new", "-key", "leaf.key", "-subj", f"/O={ORG}/CN=www.example.test", "-out", "leaf.csr")
+        run("x509", "-req", "-in", "leaf.csr", "-CA", str(OUT_DIR / inter.name),
+            "-CAkey", str(OUT_DIR / inter.name.replace(".pem", ".key")), "-sha1", "-days", str(SHA1_FROM_DAYS),
+            "-set_serial", "0x2101", "-extfile", "ext.cnf", "-out", "leaf.pem")
+        return (t / "leaf.pem").read_bytes(), pkcs1_pem(key)
+
+
+def lab_extras() -> None:
+    """Write the lab's extra files and their manifest tables; touch nothing else."""
+    inter = _load_issued("intermediate-ca.pem")
+    server_pem = (OUT_DIR / "server.pem").read_bytes()
+    inter_pem = (OUT_DIR / "intermediate-ca.pem").read_bytes()
+    manifest = Manifest()
+
+    def write(filename: str, data: bytes, **fields: object) -> None:
+        (OUT_DIR / filename).write_bytes(data.replace(b"\r\n", b"\n"))
+        manifest.add(filename, **fields)
+
+    # Made once by the CLI and committed as data: reused when present (a rerun would change key and dates).
+    if (OUT_DIR / "server-sha1.pem").exists() and (OUT_DIR / "server-sha1.key").exists():
+        sha1_pem, sha1_key = (OUT_DIR / "server-sha1.pem").read_bytes(), (OUT_DIR / "server-sha1.key").read_bytes()
+    else:
+        sha1_pem, sha1_key = _sha1_leaf(inter)
+    sha1 = x509.load_pem_x509_certificate(sha1_pem)
+    write("server-sha1.pem", sha1_pem, purpose="SHA-1-signed server leaf (openssl CLI; lab scenario sha1-signed)",
+          kind="sha1", signed_by="intermediate-ca.pem", serial=sha1.serial_number,
+          not_before=_iso(sha1.not_valid_before_utc), not_after=_iso(sha1.not_valid_after_utc))
+    write("server-sha1.key", sha1_key, purpose="private key of server-sha1.pem (TEST ONLY, public)", kind="key",
+          format="PKCS#1", key_of="server-sha1.pem")
+    write("server-sha1-chain.pem", sha1_pem + inter_pem, purpose="server-sha1.pem + intermediate-ca.pem",
+          kind="chain", contains=["server-sha1.pem", "intermediate-ca.pem"])
+
+    eku = build(name="server-client-eku.pem", common_name="www.example.test", serial=0x2102,
+                not_before=VALID_FROM, not_after=VALID_TO, issuer=inter, ca=False,
+                eku=[ExtendedKeyUsageOID.CLIENT_AUTH], san=_server_san())
+    write("server-client-eku.pem", cert_pem(eku.cert) + inter_pem,
+          purpose="server leaf whose EKU is clientAuth only, + intermediate (X509 error 26, alert 43)",
+          kind="wrong-purpose", signed_by="intermediate-ca.pem", serial=0x2102,
+          not_before=_iso(VALID_FROM), not_after=_iso(VALID_TO))
+    write("server-client-eku.key", pkcs1_pem(eku.key), purpose="private key of server-client-eku.pem (TEST ONLY, public)",
+          kind="key", format="PKCS#1", key_of="server-client-eku.pem")
+
+    # server.pem with one signature byte flipped (its key is server.key): X509 error 7, alert 51.
+    der = bytearray(x509.load_pem_x509_certificate(server_pem).public_bytes(serialization.Encoding.DER))
+    der[-10] ^= 0x01
+    bad = x509.load_der_x509_certificate(bytes(der))
+    write("server-bad-signature.pem", cert_pem(bad) + inter_pem,
+          purpose="server.pem with a flipped signature byte, + intermediate; key server.key (X509 error 7, alert 51)",
+          kind="bad-signature", contains=["server.pem (corrupted)", "intermediate-ca.pem"])
+
+    for leaf in ("server-expired", "server-not-yet-valid", "server-wrong-host"):
+        write(f"{leaf}-chain.pem", (OUT_DIR / f"{leaf}.pem").read_bytes() + inter_pem,
+              purpose=f"{leaf}.pem + intermediate-ca.pem: the chain a lab server sends", kind="chain",
+              contains=[f"{leaf}.pem", "intermediate-ca.pem"])
+
+    big = (OUT_DIR / "big-trust.pem").read_bytes()
+    write("server-big-chain.pem", server_pem + inter_pem + big,
+          purpose="server.pem + intermediate-ca.pem + big-trust.pem: a ~11 kB chain (lab scenario big-chain)",
+          kind="chain", contains=["server.pem", "intermediate-ca.pem", "big-trust.pem"])
+
+    path = OUT_DIR / "manifest.toml"
+    base = path.read_text(encoding="ascii").split(LAB_MARKER)[0].rstrip("\n") + "\n\n"
+    lab = "\n".join(manifest.render().splitlines()[3:])
+    path.write_text(base + LAB_MARKER + "\n\n" + lab.rstrip("\n") + "\n", encoding="ascii", newline="\n")
+    print(f"wrote {len(manifest.tables)} lab files into {OUT_DIR}")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    lab_extras() if sys.argv[1:] == ["--lab-only"] else main()

@@ -1,9 +1,11 @@
-"""``python -m emulator``: serve one module on a PTY until SIGINT or SIGTERM.
+"""``python -m emulator``: serve modules on PTYs (or TCP, RFC 2217) until SIGINT or SIGTERM.
 
-Argument parsing and wiring only: one asyncio loop, one scheduler, one
-driver, one PTY, and the module's sockets (``--resolve`` rewrites where
-they go). Exit codes: 0 after a signal, 2 for a usage or profile
-error, 1 when the PTY or its link cannot be set up.
+Argument parsing and wiring only: one asyncio loop, one scheduler, and per
+module (``--modules N``) one station (driver, line, sockets; ``--resolve``
+rewrites where they go), plus the ``--control`` console. ``nl668-emu replay
+FILE`` is the trace replayer (:mod:`emulator.replay`). Exit codes: 0 after a
+signal, 2 for a usage or profile error, 1 when a line or listener cannot be
+set up.
 """
 
 from __future__ import annotations
@@ -11,21 +13,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, cast
 
+from .console import DTR_DROP_CHOICES, Console, ControlServer, DtrDrop, dtr_drop_action
 from .core.commands import COMMAND_TABLE
 from .core.errors import ProfileError
-from .core.module import Module
 from .core.profile import Profile
 from .profiles import DEFAULT_PROFILE, list_profiles, load_profile
 from .runtime.clocks import SystemClock
-from .runtime.driver import AsyncioScheduler, ModuleDriver
-from .runtime.links import PeerLinks
+from .runtime.driver import AsyncioScheduler
 from .runtime.resolve import Resolver, ResolveRule, parse_resolve
+from .runtime.station import Station, Timing, build_station
 from .trace import TraceWriter
 from .transports.pty import PtyTransport
+from .transports.rfc2217 import Rfc2217Transport
+from .transports.tcp import TcpTransport, parse_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +54,20 @@ def _resolve_rule(text: str) -> ResolveRule:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _endpoint(text: str) -> tuple[str, int]:
+    try:
+        return parse_endpoint(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m emulator",
@@ -60,7 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--clock", type=_utc, metavar="ISO8601", help="module clock at power-on (naive = UTC; default: now)"
     )
-    parser.add_argument("--trace", metavar="FILE", help="write a JSON-lines trace of the serial line")
+    parser.add_argument(
+        "--trace", metavar="FILE",
+        help="write a JSON-lines trace of the serial line (with --modules N: FILE-0.jsonl ... one per module)",
+    )
     parser.add_argument(
         "--resolve",
         type=_resolve_rule,
@@ -70,13 +95,57 @@ def _parser() -> argparse.ArgumentParser:
         help="send the module's sockets for HOST (on PORT, or any port) to ADDR (on PORT, or the same port),"
         " as curl --resolve; repeatable (e.g. www.baidu.com:443=127.0.0.1:4433)",
     )
+    front = parser.add_mutually_exclusive_group()
+    front.add_argument(
+        "--tcp", type=_endpoint, metavar="HOST:PORT",
+        help="serve the line on raw TCP (pyserial socket://HOST:PORT) instead of a PTY; one connection at a"
+        " time, a second is refused; HOST defaults to 127.0.0.1, PORT 0 picks a free port",
+    )
+    front.add_argument(
+        "--rfc2217", type=_endpoint, metavar="HOST:PORT",
+        help="serve the line as an RFC 2217 server (pyserial rfc2217://HOST:PORT) instead of a PTY",
+    )
+    parser.add_argument(
+        "--dtr-drop", choices=DTR_DROP_CHOICES, default="ignore",
+        help="what an RFC 2217 host dropping DTR does (default ignore)",
+    )
+    parser.add_argument(
+        "--port-file", metavar="FILE",
+        help="write the listening ports there, one a line (each module's, then --control's), once listening",
+    )
+    parser.add_argument(
+        "--modules", type=_positive, default=1, metavar="N",
+        help="serve N modules, each on its own PTY (--pty PATH gets PATH0..PATHN-1) or port (PORT+i, or free ports)",
+    )
+    parser.add_argument(
+        "--control", type=_endpoint, metavar="HOST:PORT",
+        help="the console line protocol (power-cycle, clock, signal, pdp-drop, ...; see emulator/console.py)",
+    )
+    parser.add_argument(
+        "--baud", type=_positive, metavar="RATE",
+        help="pace the serial line at a UART's rate (8N1: RATE/10 bytes a second, both ways); default: full speed",
+    )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, metavar="SECONDS", help="delay every answer of the module by this much"
+    )
+    parser.add_argument(
+        "--rtt", type=float, default=0.0, metavar="SECONDS", help="network round trip added to every socket event"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the emulator; returns the process exit code."""
-    args = _parser().parse_args(argv)
+    """Run the emulator (or ``replay FILE``); returns the process exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["replay"]:
+        from .replay import main as replay_main
+
+        return replay_main(argv[1:])
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.pty and (args.tcp or args.rfc2217):
+        parser.error("--pty makes a PTY; --tcp and --rfc2217 serve the line on a socket instead")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         stream=sys.stderr,
@@ -96,48 +165,100 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     initial_clock = args.clock or datetime.now(timezone.utc)
     try:
-        return asyncio.run(
-            _serve(profile, initial_clock, link_path=args.pty, trace_path=args.trace, resolver=Resolver(args.resolve))
-        )
+        return asyncio.run(_serve(profile, initial_clock, args, Resolver(args.resolve)))
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
 
-async def _serve(
-    profile: Profile, initial_clock: datetime, *, link_path: str | None, trace_path: str | None, resolver: Resolver
-) -> int:
+def _transport(loop: asyncio.AbstractEventLoop, args: argparse.Namespace, index: int) -> Any:
+    """Module ``index``'s line: a PTY, or a listener on PORT+index (free ports when PORT is 0)."""
+    for kind, endpoint in ((TcpTransport, args.tcp), (Rfc2217Transport, args.rfc2217)):
+        if endpoint is not None:
+            host, port = endpoint
+            return kind(loop, host, port + index if port else 0)
+    link = args.pty if args.modules == 1 or args.pty is None else f"{args.pty}{index}"
+    return PtyTransport(loop, link_path=link)
+
+
+def _trace_writer(args: argparse.Namespace, index: int) -> TraceWriter | None:
+    """One trace per module: a replay plays one serial line."""
+    if not args.trace:
+        return None
+    if args.modules == 1:
+        return TraceWriter(args.trace)
+    path = Path(args.trace)
+    return TraceWriter(path.with_name(f"{path.stem}-{index}{path.suffix}"))
+
+
+def _fixed(station: Station) -> Callable[[], Station]:
+    return lambda: station
+
+
+def _write_port_file(path: str, ports: list[int]) -> None:
+    """Atomically, so a CI script polling for the file never reads half of it."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text("".join(f"{port}\n" for port in ports))
+    os.replace(tmp, target)
+
+
+async def _serve(profile: Profile, initial_clock: datetime, args: argparse.Namespace, resolver: Resolver) -> int:
     loop = asyncio.get_running_loop()
     clock = SystemClock()
-    trace = TraceWriter(trace_path) if trace_path else None
+    traces: list[TraceWriter] = []
+    scheduler = AsyncioScheduler(loop, clock)
+    stations: list[Station] = []
+    banners: list[str] = []
+    control: ControlServer | None = None
     try:
-        scheduler = AsyncioScheduler(loop, clock)
-        module = Module(profile, clock, trace_input=trace is not None, initial_clock=initial_clock)
-        transport = PtyTransport(loop, link_path=link_path)
-        try:
-            driver = ModuleDriver(
-                module, write=transport.write, scheduler=scheduler, trace=trace, name=transport.device_path
-            )
-            links = PeerLinks(loop, resolver, driver.deliver, name=transport.device_path)
-            driver.links = links
-            transport.flow = links.hold
-            stop = asyncio.Event()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, stop.set)
-            transport.start(driver.feed)
-            driver.start()
-            line = f"NL668 emulator ({profile.name}) on {transport.device_path}"
-            if link_path:
-                line += f" -> {link_path}"
-            print(line, flush=True)
-            await stop.wait()
-            logger.info("signal received, shutting down")
-            driver.close()  # aborts the module's sockets too
-            scheduler.close()
-            await links.wait_closed()
-        finally:
-            transport.close()
+        for index in range(args.modules):
+            transport = _transport(loop, args, index)
+            name = transport.device_path
+            trace = _trace_writer(args, index)
+            if trace is not None:
+                traces.append(trace)
+            try:
+                station = build_station(
+                    loop, scheduler, profile, transport, clock=clock, resolver=resolver, name=name,
+                    initial_clock=initial_clock, trace=trace,
+                    timing=Timing(baud=args.baud, latency=args.latency, rtt=args.rtt),
+                )
+            except BaseException:
+                transport.close()
+                raise
+            stations.append(station)
+            if isinstance(transport, Rfc2217Transport):
+                transport.on_dtr_drop = dtr_drop_action(station, cast(DtrDrop, args.dtr_drop))
+            line = f"NL668 emulator ({profile.name}) on {name}"
+            if isinstance(transport, PtyTransport) and transport.link_path is not None:
+                line += f" -> {transport.link_path}"
+            banners.append(line)
+        ports = [s.transport.address[1] for s in stations if isinstance(s.transport, TcpTransport)]
+        if args.control is not None:
+            control = ControlServer(loop, [Console(_fixed(station)) for station in stations], *args.control)
+            await control.start()
+            ports.append(control.address[1])
+            banners.append(f"NL668 control on {control.address[0]}:{control.address[1]}")
+        if args.port_file:
+            _write_port_file(args.port_file, ports)
+        # Once everything listens and the port file is there: a script may read the banner as "ready".
+        print("\n".join(banners), flush=True)
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        logger.info("signal received, shutting down")
     finally:
-        if trace is not None:
+        if control is not None:
+            await control.close()
+        for station in stations:
+            station.close()  # the line, the timers, and the module's sockets
+        scheduler.close()
+        for station in stations:
+            await station.links.wait_closed()
+            if isinstance(station.transport, TcpTransport):
+                await station.transport.wait_closed()
+        for trace in traces:
             trace.close()
     return 0

@@ -3,6 +3,9 @@
 Each record is ``{"t": <ISO-8601 UTC, microseconds>, "dir": "host"|"module",
 "data": <the bytes as latin-1 text>}``. Latin-1 maps every byte to one code
 point, so ``record["data"].encode("latin-1")`` gives the exact bytes back.
+Records with ``"dir": "why"`` (issue 4's side channel) carry a text instead:
+the reason behind a link event (alert and who sent it, X509 error, negotiated
+version and suite), written by the driver after the event reached the core.
 
 A trace never holds key material: the core replaces uploaded file bodies in
 the host input it reports (``HostInputSeen``), and the driver replaces
@@ -20,7 +23,7 @@ from typing import Any, Literal
 from .core.clock import Clock
 from .runtime.clocks import SystemClock
 
-Direction = Literal["host", "module"]
+Direction = Literal["host", "module", "why"]
 
 
 class TraceWriter:
@@ -53,6 +56,18 @@ class TraceWriter:
     def module(self, data: bytes) -> None:
         """Record bytes the module wrote to the host (already redacted by the driver)."""
         self.record("module", data)
+
+    def why(self, text: str) -> None:
+        """Record a "why" line: the reason behind a link event (issue 4's side channel).
+
+        ``data`` is the text itself here, not bytes; callers pass alert and
+        X509 error numbers and suite names, never key material.
+        """
+        if self._file.closed:
+            return
+        t = self._clock.utc_now().isoformat(timespec="microseconds")
+        self._file.write(json.dumps({"t": t, "dir": "why", "data": text}) + "\n")
+        self._file.flush()
 
     def close(self) -> None:
         self._file.close()

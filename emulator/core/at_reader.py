@@ -19,8 +19,10 @@ order with the replies the line causes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .at_replies import V250Settings
 
@@ -60,6 +62,17 @@ class DataReceived:
 ReaderEvent = Typed | LineReceived | RepeatLast | LineOverflow | DataReceived
 
 
+@lru_cache(maxsize=32)
+def _specials(s3: int, s4: int, s5: int) -> re.Pattern[bytes]:
+    """The bytes the line loop must look at one by one: S3, S4, S5 and ``/`` (of ``A/``).
+
+    Every other byte is plain line content, so a run of them is taken in one slice
+    (a command line costs one regex search, not a Python step per byte). Cached per
+    S3/S4/S5, which ``ATS3=``... can change between lines.
+    """
+    return re.compile(b"[" + b"".join(re.escape(bytes((c,))) for c in {s3, s4, s5, 0x2F}) + b"]")
+
+
 class AtReader:
     """Frames the host's byte stream. See the module docstring."""
 
@@ -70,6 +83,7 @@ class AtReader:
         self._overflow = False
         self._after_cr = False  # the previous byte ended a line with S3: an S4 now is its pair
         self._data_left = 0
+        self.resume_at = 0  #: see :meth:`feed`
 
     @property
     def in_data_mode(self) -> bool:
@@ -80,6 +94,7 @@ class AtReader:
         if length <= 0:
             raise ValueError("a data block has at least one byte")
         self._data_left = length
+        self._after_cr = False  # an LF after the block (or after a timed-out entry) is a line of its own
 
     def abandon_data(self) -> None:
         """Leave data mode without the rest of the block (the entry timed out)."""
@@ -97,20 +112,41 @@ class AtReader:
 
         The consumer may call :meth:`expect_data` while handling a
         :class:`LineReceived`; the rest of ``data`` is then read in data mode.
+        It may also stop iterating after any event: :attr:`resume_at` is then
+        where the bytes not yet consumed begin.
         """
         pos = 0
         end = len(data)
+        self.resume_at = 0
         while pos < end:
             if self._data_left:
                 take = min(self._data_left, end - pos)
                 self._data_left -= take
+                self.resume_at = pos + take
                 yield DataReceived(data[pos : pos + take], last=self._data_left == 0)
                 pos += take
                 continue
             start = pos
             event: ReaderEvent | None = None
             s3, s4, s5 = self.settings.s3, self.settings.s4, self.settings.s5
+            specials = _specials(s3, s4, s5)
+            line = self._line
             while pos < end:
+                # Fast path: a run of plain bytes up to the next special one, in one slice.
+                found = specials.search(data, pos)
+                stop = end if found is None else found.start()
+                if stop > pos:
+                    if self._overflow:
+                        self._after_cr = False
+                        pos = stop  # dropped, as byte by byte below
+                    else:
+                        # Up to the buffer's end; a byte beyond it overflows in the byte-by-byte step.
+                        take = min(stop - pos, self.line_max - len(line))
+                        self._after_cr = False
+                        line += data[pos : pos + take]
+                        pos += take
+                    if pos >= end:
+                        break
                 byte = data[pos]
                 pos += 1
                 if byte == s4 and self._after_cr:
@@ -138,6 +174,7 @@ class AtReader:
                     self._line.clear()
                     continue
                 self._line.append(byte)
+            self.resume_at = pos
             yield Typed(data[start:pos])
             if event is not None:
                 yield event

@@ -102,7 +102,8 @@ def _basic(name: str, digits: str) -> CommandCall:
 
 def _digits(body: str, pos: int) -> tuple[str, int]:
     start = pos
-    while pos < len(body) and body[pos].isdigit():
+    # ASCII digits only: str.isdigit() accepts '²' (latin-1 0xB2), which int() refuses.
+    while pos < len(body) and body[pos] in "0123456789":
         pos += 1
     return body[start:pos], pos
 

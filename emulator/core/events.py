@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -77,4 +78,51 @@ class NameResolved:
     addresses: tuple[str, ...]
 
 
-Event = TimerExpired | LinkOpened | LinkOpenFailed | PeerDataReceived | PeerClosed | LinkClosed | NameResolved
+# --- the console's verbs (emulator.console): the world around the module changes -------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PowerCycleRequested:
+    """The power supply was cut and restored: the module reboots as after ``AT+CFUN=1,1``."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ClockSet:
+    """The module's real-time clock now reads ``utc`` (an aware datetime)."""
+
+    utc: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NetworkChanged:
+    """Radio conditions changed: ``rssi``/``ber`` (``+CSQ``) and ``registration`` (``<stat>``); ``None`` keeps one."""
+
+    rssi: int | None = None
+    ber: int | None = None
+    registration: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PdpDropped:
+    """The network deactivated the PDP context (``+MIPCALL: 0``); every socket goes with it."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UrcInjected:
+    """Say ``text`` as a URC (framed by the V.250 settings), as if the firmware had."""
+
+    text: str
+
+
+ControlEvent = PowerCycleRequested | ClockSet | NetworkChanged | PdpDropped | UrcInjected
+
+Event = (
+    TimerExpired
+    | LinkOpened
+    | LinkOpenFailed
+    | PeerDataReceived
+    | PeerClosed
+    | LinkClosed
+    | NameResolved
+    | ControlEvent
+)

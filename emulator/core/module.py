@@ -36,9 +36,10 @@ from .at_syntax import AtSyntaxError, CommandCall, parse_line, split_prefix
 from .clock import Clock
 from .codes import CmeError
 from .command_table import CommandTable, DataRequest, Outcome, Reply, Unsolicited, WaitRequest
+from . import control
 from .commands import COMMAND_TABLE, tcpip
 from .errors import CommandError
-from .events import Event, TimerExpired
+from .events import ControlEvent, Event, TimerExpired
 from .module_state import ModuleClock, ModuleState
 from .profile import Profile
 
@@ -114,7 +115,7 @@ class Module:
         self._entry: _DataEntry | None = None
         self._waiting: _Waiting | None = None
         self._held: list[Unsolicited] = []  # URCs that wait for a suspended line to finish
-        self._held_lines: list[bytes] = []  # command lines typed while a line waits for the network
+        self._held_input = bytearray()  # bytes typed while a line waits for the network, not yet read
         self._booting = False
 
     # --- the public surface ----------------------------------------------------------------------
@@ -129,22 +130,27 @@ class Module:
         if self._booting:  # a rebooting module hears nothing
             self._trace(data)
             return
+        if self._waiting is not None:
+            # A busy module reads nothing more until the answer is out (then it reads these in
+            # order, so a data block typed behind its command still lands after the prompt).
+            self._held_input += data
+            return
         for event in self._reader.feed(data):
             if isinstance(event, Typed):
                 self._trace(event.data)
                 if self.state.v250.echo and event.data:
                     self._write(event.data)
             elif isinstance(event, LineReceived):
-                if self._waiting is not None:
-                    self._held_lines.append(event.text)  # run once the waiting line is answered
-                else:
-                    self._on_line(event.text)
+                self._on_line(event.text)
             elif isinstance(event, DataReceived):
                 self._on_data(event)
             elif isinstance(event, RepeatLast):
                 self._on_line(self._last_line, repeat=True)
             elif isinstance(event, LineOverflow):
                 self._write(self.state.v250.error(None))
+            if self._waiting is not None:
+                self._held_input += data[self._reader.resume_at :]
+                break
 
     def receive_event(self, event: Event) -> None:
         """Something happened at the edge (a timer, a socket). Then call :meth:`actions_to_perform`."""
@@ -154,6 +160,14 @@ class Module:
             elif event.timer is Timer.REBOOT and self._booting:
                 self._booting = False
                 self.power_on()
+            return
+        if isinstance(event, ControlEvent):  # the console's verbs (emulator.console)
+            result = control.apply(self.state, event)
+            self._actions.extend(result.actions)
+            if result.power_cycle:
+                self._power_cycle()
+            else:
+                self._say(result.said)
             return
         outcome = self._guarded_event(event)
         self._actions.extend(outcome.actions)
@@ -240,8 +254,10 @@ class Module:
         if run.reset:
             self._power_cycle()
             return
-        while self._held_lines and self._waiting is None and self._entry is None:
-            self._on_line(self._held_lines.pop(0))
+        if self._held_input and self._waiting is None:
+            held = bytes(self._held_input)
+            self._held_input.clear()
+            self.receive_from_host(held)
 
     def _dispatch(self, call: CommandCall) -> Reply:
         spec = self._table.lookup(call.name)
@@ -318,7 +334,7 @@ class Module:
             )
         self._waiting = None
         self._held.clear()
-        self._held_lines.clear()
+        self._held_input.clear()
         self._reader.reset()
         self.state.power_cycle()
         self._actions.append(PowerCycled())

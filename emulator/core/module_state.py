@@ -83,7 +83,16 @@ class ModuleState:
         self.pdp_active = False
         self.links: dict[int, Link] = {}
         self.push_settings: dict[int, tuple[int, int]] = {}  # socket id -> (+MIPSETS size, timeout ms)
+        # The "why" side channel (issue 4): the reason behind the last link event (verify error,
+        # alert and who sent it, negotiated suite). Never said to the host; kept across resets
+        # because a harness reads it after the fact.
+        self.last_why: str = ""
         self.dns_queries = 0
+        # Radio conditions set from the console (emulator.core.control); None: the profile's value.
+        # The world outside, so a power cycle keeps them.
+        self.rssi_override: int | None = None
+        self.ber_override: int | None = None
+        self.registration_override: int | None = None
         self.power_cycle()
 
     def factory_v250(self) -> V250Settings:

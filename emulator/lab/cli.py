@@ -1,10 +1,101 @@
-"""``nl668-lab``: placeholder until the lab lands (issue 4)."""
+"""``nl668-lab``: serve the field-failure lab on 127.0.0.1 until SIGINT/SIGTERM.
+
+``nl668-lab [--scenario NAME]... [--list] [--json]``
+
+* no option: start every endpoint, print the table (scenario, address, what a
+  module sees per variant and ``+GTSSLMODE``), serve until a signal;
+* ``--scenario NAME`` (repeatable): only those;
+* ``--list``: print the scenarios and what a module sees, start nothing;
+* ``--json``: print the running endpoints as one JSON list (``scenario``,
+  ``host``, ``port``, ``description``) on one line, then serve: for scripts.
+
+To point an emulated module at an endpoint:
+``nl668-emu --resolve www.example.test:PORT=127.0.0.1:PORT`` and
+``AT+MIPOPEN=1,,"www.example.test",PORT,2`` (the table's assumptions are in
+:mod:`emulator.lab.scenarios`).
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import signal
 import sys
+import threading
+from collections.abc import Sequence
+
+from .scenarios import HOST, SCENARIOS, VARIANTS, Outcome, Scenario, by_name
+from .server import Lab
+
+__all__ = ["main", "markdown", "table"]
+
+
+def _sees(scenario: Scenario) -> str:
+    cells = []
+    for variant in VARIANTS:
+        modes = [f"mode {m}: {scenario.outcome(variant, m).text()}" for m in (0, 1)]
+        cells.append(f"{variant} [" + "; ".join(modes) + "]")
+    return "  ".join(cells)
+
+
+def table(scenarios: Sequence[Scenario], ports: dict[str, int] | None = None) -> str:
+    """The lab's printout: one line per scenario (with its address when running)."""
+    width = max(len(s.name) for s in scenarios)
+    lines = []
+    for s in scenarios:
+        address = f"127.0.0.1:{ports[s.name]:<5}" if ports else ""
+        setup = f" after {';'.join(s.setup)}" if s.setup else ""
+        lines.append(f"{s.name:<{width}}  {address}  {s.description}{setup}\n{'':<{width}}  {_sees(s)}")
+    return "\n".join(lines)
+
+
+def _cell(outcome: Outcome) -> str:
+    if outcome.opened is None:
+        return "setup ERROR"
+    if outcome.opened:
+        return "1"
+    return "0, no code" if outcome.code is None else f"0, **{outcome.code}**"
+
+
+def markdown(scenarios: Sequence[Scenario] = SCENARIOS) -> str:
+    """The table as Markdown, for docs/LAB.md (a test keeps the page equal to this)."""
+    head = ["scenario", "server", "module setup"] + [f"{v} mode {m}" for v in VARIANTS for m in (0, 1)] + ["why"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in scenarios:
+        cells = [f"`{s.name}`", s.description, "; ".join(f"`{c}`" for c in s.setup) or "-"]
+        cells += [_cell(s.outcome(v, m)) for v in VARIANTS for m in (0, 1)]
+        cells.append(s.why or "-")
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("nl668-lab: not built yet", file=sys.stderr)
-    return 2
+    parser = argparse.ArgumentParser(prog="nl668-lab", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", action="append", metavar="NAME", help="run only this scenario (repeatable)")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument("--json", action="store_true", help="print the running endpoints as JSON, then serve")
+    args = parser.parse_args(argv)
+    try:
+        chosen = tuple(by_name(n) for n in args.scenario) if args.scenario else SCENARIOS
+    except KeyError as exc:
+        parser.error(str(exc.args[0]))
+    if args.list:
+        print(table(chosen))
+        return 0
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with Lab(s.name for s in chosen) as lab:
+        if args.json:
+            print(json.dumps([e.as_json() for e in lab.endpoints]), flush=True)
+        else:
+            print(table(chosen, {e.scenario.name: e.port for e in lab.endpoints}))
+            print(f"\nmodule side: --resolve {HOST}:PORT=127.0.0.1:PORT, TRUSTFILE certs/root-ca.pem; "
+                  "Ctrl-C stops the lab", flush=True)
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -45,6 +45,7 @@ from ..core.actions import (
 )
 from ..core.clock import Clock, ManualClock
 from ..core.events import Event, LinkClosed, LinkOpenFailed, NameResolved, TimerExpired
+from ..core.commands.tcpip import describe_link_event
 from ..core.module import Module
 from ..core.timers import TimerQueue
 
@@ -301,11 +302,22 @@ class ModuleDriver:
                     for action in actions:
                         self._do(action)
                 elif self._events:
-                    self.module.receive_event(self._events.popleft())
+                    event = self._events.popleft()
+                    self.module.receive_event(event)
+                    self._why(event)
                 else:
                     break
         finally:
             self._performing = False
+
+    def _why(self, event: Event) -> None:
+        """The "why" side channel: the reason behind a delivered link event, to the log and the trace."""
+        text = describe_link_event(event)
+        if text is None:
+            return
+        logger.info("%s why: %s", self.name, text)
+        if self._trace is not None:
+            self._trace.why(text)
 
     def _do(self, action: Action) -> None:
         match action:

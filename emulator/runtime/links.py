@@ -65,6 +65,7 @@ from ..core.events import (
     PeerClosed,
     PeerDataReceived,
 )
+from ..tls.engine import make_tls_client
 from ..tls.session import TlsClient, TlsFailure, TlsPeerClosed
 from .resolve import Resolver
 
@@ -297,6 +298,24 @@ class PeerLinks:
             if link.phase is _Phase.OPEN:
                 self._apply_pause(link)
 
+    def drop(self, link_id: int, *, reset: bool) -> bool:
+        """The network ends open socket ``link_id`` (a console verb): an RST (``reset``) or a FIN.
+
+        The module hears ``PeerClosed`` as if the peer had done it; the socket
+        is aborted (RST) or closed after its write buffer drains (FIN).
+        Returns False when the link is not open (nothing to drop).
+        """
+        link = self._links.get(link_id)
+        if link is None or link.phase is not _Phase.OPEN or link.closing:
+            return False
+        with self._guard(link, "drop"):
+            self._peer_closed(link, reset=reset, why=f"network-side {'reset' if reset else 'close'} (console)")
+            if reset:
+                self._abandon(link)
+            else:
+                self._end_transport(link)
+        return True
+
     def _pause(self, link_id: int, paused: bool) -> None:
         link = self._links.get(link_id)
         if link is None:
@@ -401,7 +420,7 @@ class PeerLinks:
             self._end_transport(link)
             return
         try:
-            link.tls = TlsClient(link.action.tls)
+            link.tls = make_tls_client(link.action.tls)
             link.tls.initiate()
         except TlsFailure as exc:
             self._write_tls(link)

@@ -1,4 +1,4 @@
-"""A module served on a real PTY by an asyncio loop on a background thread.
+"""A module served on a real PTY (or TCP, RFC 2217, in-process buffers) by an asyncio loop on a thread.
 
 For tests and tools that are synchronous (pyserial is): the loop thread plays
 the role of ``python -m emulator`` in-process, and the caller talks to
@@ -28,13 +28,20 @@ from ..core.module import Module
 from ..core.profile import Profile
 from ..profiles import DEFAULT_PROFILE, load_profile
 from ..runtime.clocks import SystemClock
+from ..console import Console, DtrDrop, dtr_drop_action
 from ..runtime.driver import AsyncioScheduler, ModuleDriver
 from ..runtime.links import PeerLinks
 from ..runtime.resolve import Resolver
+from ..runtime.station import Station, build_station
 from ..trace import TraceWriter
+from ..transports.memory import MemoryLine
 from ..transports.pty import PtyTransport
+from ..transports.rfc2217 import Rfc2217Transport
+from ..transports.tcp import DEFAULT_HOST, TcpTransport
 
 T = TypeVar("T")
+Transport = PtyTransport | TcpTransport | Rfc2217Transport | MemoryLine
+FRONT_ENDS = ("pty", "tcp", "rfc2217", "memory")
 
 
 class LoopError(RuntimeError):
@@ -54,6 +61,10 @@ class RunningModule:
         timeout: how long :meth:`call` waits for the loop thread.
         resolve: ``--resolve`` rules ``HOST[:PORT]=ADDR[:PORT]`` for the module's sockets
             (e.g. ``"www.baidu.com:443=127.0.0.1:4433"`` to reach a local test server).
+        front_end: how the host reaches the line: ``"pty"``, ``"tcp"`` (``socket://``),
+            ``"rfc2217"`` or ``"memory"`` (:attr:`line`, for the ``nl668://`` URL handler).
+        host, port: where a TCP or RFC 2217 front end listens (port 0: any free port).
+        dtr_drop: what an RFC 2217 host dropping DTR does (``ignore``, ``power-cycle``, ``pdp-drop``).
 
     Raises:
         ProfileError: the profile cannot be loaded.
@@ -64,9 +75,11 @@ class RunningModule:
     # Built on the loop thread; touch them only through call().
     module: Module
     scheduler: AsyncioScheduler
-    transport: PtyTransport
+    transport: Transport
     driver: ModuleDriver
     links: PeerLinks
+    station: Station
+    _memory_url: str
 
     def __init__(
         self,
@@ -79,7 +92,14 @@ class RunningModule:
         strict: bool = False,
         timeout: float = 5.0,
         resolve: Sequence[str] = (),
+        front_end: str = "pty",
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        dtr_drop: DtrDrop = "ignore",
     ) -> None:
+        if front_end not in FRONT_ENDS:
+            raise ValueError(f"front_end must be one of {FRONT_ENDS}, not {front_end!r}")
+        self.front_end = front_end
         self.profile = load_profile(profile) if isinstance(profile, str) else profile
         self.resolver = Resolver.from_specs(resolve)
         self.clock: Clock = clock or SystemClock()
@@ -92,20 +112,43 @@ class RunningModule:
         self._closed = False
         self._thread.start()
         try:
-            self.call(self._build, initial_clock, link_path, strict)
+            self.call(self._build, initial_clock, link_path, strict, (host, port, dtr_drop))
         except BaseException:
             self._stop_loop()
             raise
 
     @property
     def device_path(self) -> str:
-        """The PTY the host opens (``/dev/pts/N``)."""
-        return self.transport.device_path
+        """The PTY the host opens (``/dev/pts/N``); for the other front ends, :attr:`url`."""
+        if isinstance(self.transport, PtyTransport):
+            return self.transport.device_path
+        return self.url
+
+    @property
+    def url(self) -> str:
+        """What ``serial.serial_for_url`` opens: a device path, ``socket://``, ``rfc2217://``, ``nl668://...?attach=``."""
+        if isinstance(self.transport, PtyTransport):
+            return self.transport.device_path
+        if isinstance(self.transport, MemoryLine):
+            return self._memory_url
+        return self.transport.url
 
     @property
     def link_path(self) -> Path | None:
         """The symlink to the device, if one was asked for."""
-        return self.transport.link_path
+        return self.transport.link_path if isinstance(self.transport, PtyTransport) else None
+
+    @property
+    def line(self) -> MemoryLine:
+        """The in-process line of a ``front_end="memory"`` module."""
+        if not isinstance(self.transport, MemoryLine):
+            raise TypeError(f"a {self.front_end} module has no in-process line")
+        return self.transport
+
+    @property
+    def console(self) -> Console:
+        """The control API (power-cycle, clock, signal, PDP, sockets, URCs, certificates, why)."""
+        return Console(lambda: self.station, self.call)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the loop thread and return its result (or raise its exception)."""
@@ -124,9 +167,13 @@ class RunningModule:
         return future.result(self.timeout)
 
     def open_serial(self, *, timeout: float = 2.0, via_link: bool = False) -> serial.Serial:
-        """Open the device with pyserial at 115200 baud, as a host would. Close it when done."""
-        path = str(self.link_path) if via_link and self.link_path is not None else self.device_path
-        return serial.Serial(path, 115200, timeout=timeout)
+        """Open the line with pyserial at 115200 baud, as a host would. Close it when done."""
+        if isinstance(self.transport, MemoryLine):
+            from ..pyserial_urls.protocol_nl668 import Serial as Nl668Serial
+
+            return Nl668Serial.attached(self, timeout=timeout)
+        path = str(self.link_path) if via_link and self.link_path is not None else self.url
+        return serial.serial_for_url(path, 115200, timeout=timeout)
 
     def close(self, *, raise_errors: bool = True) -> None:
         """Stop the module, close the PTY (removing the symlink) and the loop.
@@ -137,6 +184,10 @@ class RunningModule:
         if self._closed:
             return
         self._closed = True
+        if isinstance(self.transport, MemoryLine):
+            from ..pyserial_urls.protocol_nl668 import forget
+
+            forget(self)
         try:
             self.call(self._teardown)
             asyncio.run_coroutine_threadsafe(self._sockets_closed(), self.loop).result(self.timeout)
@@ -156,31 +207,46 @@ class RunningModule:
     ) -> None:
         self.close(raise_errors=exc is None)
 
-    def _build(self, initial_clock: datetime | None, link_path: str | Path | None, strict: bool) -> None:
-        extra = {} if initial_clock is None else {"initial_clock": initial_clock}
-        self.module = Module(self.profile, self.clock, strict=strict, trace_input=self._trace is not None, **extra)
+    def _build(
+        self, initial_clock: datetime | None, link_path: str | Path | None, strict: bool, where: tuple[str, int, DtrDrop]
+    ) -> None:
+        host, port, dtr_drop = where
         self.scheduler = AsyncioScheduler(self.loop, self.clock)
-        self.transport = PtyTransport(self.loop, link_path=link_path)
-        self.driver = ModuleDriver(
-            self.module,
-            write=self.transport.write,
-            scheduler=self.scheduler,
-            trace=self._trace,
-            name=self.transport.device_path,
-        )
-        self.links = PeerLinks(self.loop, self.resolver, self.driver.deliver, name=self.transport.device_path)
-        self.driver.links = self.links
-        self.transport.flow = self.links.hold
-        self.transport.start(self.driver.feed)
-        self.driver.start()
+        self.transport = self._transport(link_path, host, port)
+        try:
+            self.station = build_station(
+                self.loop, self.scheduler, self.profile, self.transport, clock=self.clock, resolver=self.resolver,
+                name=self.front_end if isinstance(self.transport, MemoryLine) else self.url, initial_clock=initial_clock, trace=self._trace, strict=strict,
+            )
+        except BaseException:
+            self.transport.close()
+            raise
+        self.module, self.driver, self.links = self.station.module, self.station.driver, self.station.links
+        if isinstance(self.transport, Rfc2217Transport):
+            self.transport.on_dtr_drop = dtr_drop_action(self.station, dtr_drop)
+        if isinstance(self.transport, MemoryLine):
+            from ..pyserial_urls.protocol_nl668 import attachable_url
+
+            self._memory_url = attachable_url(self)
+
+    def _transport(self, link_path: str | Path | None, host: str, port: int) -> Transport:
+        match self.front_end:
+            case "tcp":
+                return TcpTransport(self.loop, host, port)
+            case "rfc2217":
+                return Rfc2217Transport(self.loop, host, port)
+            case "memory":
+                return MemoryLine(self.loop)
+        return PtyTransport(self.loop, link_path=link_path)
 
     def _teardown(self) -> None:
-        self.transport.close()
-        self.driver.close()  # aborts the module's sockets too
+        self.station.close()  # the line, the timers, the module's sockets
         self.scheduler.close()
 
     async def _sockets_closed(self) -> None:
         await self.links.wait_closed()
+        if isinstance(self.transport, TcpTransport):
+            await self.transport.wait_closed()
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self.loop)

@@ -60,6 +60,8 @@ class PtyTransport:
         self._pending = bytearray()
         self._closed = False
         self._blocked = False
+        self._writer_armed = False
+        self._reading = False  # inside _on_readable: its writes are flushed when the receiver returns
         #: told True when the host falls behind, False when it has caught up (PeerLinks.hold)
         self.flow: Callable[[bool], None] | None = None
         self.master_fd, self._slave_fd = os.openpty()
@@ -86,11 +88,19 @@ class PtyTransport:
         self._loop.add_reader(self.master_fd, self._on_readable)
 
     def write(self, data: bytes) -> None:
-        """Send bytes to the host; what the kernel cannot take now is buffered and sent when it can."""
+        """Send bytes to the host; what the kernel cannot take now is buffered and sent when it can.
+
+        Writes caused by host input are coalesced: the echo, information text, ``OK`` and
+        URCs that one read from the host causes go to the kernel in one ``write(2)`` when the
+        receiver returns (still inside the same loop callback, so the host cannot tell),
+        not one system call each. A PTY write costs tens of microseconds (it runs the line
+        discipline and wakes the reader). Any other write (boot URCs, socket events) is
+        written at once, as before.
+        """
         if self._closed or not data:
             return
-        if self._pending:
-            self._buffer(data)
+        if self._reading or self._pending:
+            self._buffer(data)  # flushed when the receiver returns, or by the writer callback
             return
         try:
             sent = os.write(self.master_fd, data)
@@ -101,6 +111,7 @@ class PtyTransport:
             return
         if sent < len(data):
             self._buffer(data[sent:])
+            self._writer_armed = True
             self._loop.add_writer(self.master_fd, self._on_writable)
 
     def close(self) -> None:
@@ -138,7 +149,22 @@ class PtyTransport:
                 self._loop.remove_reader(self.master_fd)
             return
         if data and self._receiver is not None:
-            self._receiver(data)
+            self._reading = True
+            try:
+                self._receiver(data)
+            finally:
+                self._reading = False
+                if self._pending and not self._writer_armed and not self._closed:
+                    self._flush()
+
+    def _flush(self) -> None:
+        """Write what is pending now; wait for the fd to be writable if the kernel did not take it all."""
+        if self._closed or not self._pending:
+            return
+        self._on_writable()
+        if self._pending and not self._writer_armed and not self._closed:
+            self._writer_armed = True
+            self._loop.add_writer(self.master_fd, self._on_writable)
 
     def _on_writable(self) -> None:
         try:
@@ -153,7 +179,8 @@ class PtyTransport:
             self._blocked = False
             if self.flow is not None:
                 self.flow(False)
-        if not self._pending:
+        if not self._pending and self._writer_armed:
+            self._writer_armed = False
             self._loop.remove_writer(self.master_fd)
 
 

@@ -318,3 +318,16 @@ def test_reset_closes_every_socket(m: InMemoryModule) -> None:
     assert m.event(PeerDataReceived(link_id=1, data=b"late")) == b""
     assert m.command("AT+MIPCALL?") == urc("+MIPCALL: 0") + OK
     assert m.command("AT+MIPOPEN?") == urc("+MIPOPEN: 1,2,3,4,5,6") + OK
+
+
+def test_a_data_command_typed_during_a_lookup_runs_after_it_with_its_block(m: InMemoryModule) -> None:
+    """Bytes typed while +MIPDNS waits are read afterwards, in order: the block lands after the prompt."""
+    opened(m)
+    m.links.take()
+    assert m.command('AT+MIPDNS="a.test"') == b""
+    (query,) = m.links.take()
+    assert m.send(b"AT+MIPSEND=1,3\rabc") == b""
+    assert m.event(NameResolved(query=query.query, addresses=("10.0.0.1",))) == (
+        urc('+MIPDNS: "a.test",10.0.0.1') + OK + PROMPT + urc("+MIPSEND: 1,0,2048") + OK
+    )
+    assert SendToPeer(link_id=1, data=b"abc") in m.links.take()

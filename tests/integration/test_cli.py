@@ -118,3 +118,17 @@ def test_trace_records_both_directions(tmp_path: Path) -> None:
     assert "AT\r" in host
     assert module.endswith("\r\nOK\r\n")
     assert all(r["t"].endswith("+00:00") and "." in r["t"] for r in records)
+
+
+def test_paced_line_answers_intact(tmp_path: Path) -> None:
+    """--baud/--latency/--rtt slow the line but change no byte of it (the rate itself: bench/pacing.py)."""
+    link = tmp_path / "ttyNL"
+    with serving("--pty", str(link), "--baud", "115200", "--latency", "0.01", "--rtt", "0.01") as (proc, _):
+        with serial.Serial(str(link), 115200, timeout=5) as ser:
+            ser.write(b"ATI\r")
+            reply = ser.read_until(b"OK\r\n")
+        code, err = stop(proc)
+    assert code == 0, err
+    # The boot URC may come late too (it is delayed by --latency past pyserial's flush on open).
+    assert reply.removeprefix(b"\r\n+SIM READY\r\n").startswith(b"ATI\r\r\nManufacturer: Fibocom Wireless Inc.\r\n")
+    assert reply.endswith(b"\r\nOK\r\n")

@@ -69,7 +69,9 @@ def _csq(m: ModuleState, call: CommandCall) -> Reply:
     if not _radio_on(m):
         return Reply(lines=["+CSQ: 99,99"])
     net = m.profile.network
-    return Reply(lines=[f"+CSQ: {net.rssi},{net.ber}"])
+    rssi = net.rssi if m.rssi_override is None else m.rssi_override
+    ber = net.ber if m.ber_override is None else m.ber_override
+    return Reply(lines=[f"+CSQ: {rssi},{ber}"])
 
 
 def _csq_test(m: ModuleState, call: CommandCall) -> Reply:
@@ -78,7 +80,8 @@ def _csq_test(m: ModuleState, call: CommandCall) -> Reply:
 
 def _registration(name: str) -> CommandSpec:
     def read(m: ModuleState, call: CommandCall) -> Reply:
-        stat = m.profile.network.registration if _radio_on(m) else 0
+        registered = m.profile.network.registration if m.registration_override is None else m.registration_override
+        stat = registered if _radio_on(m) else 0
         return Reply(lines=[f"{name}: {m.reg_urc_mode[name]},{stat}"])
 
     def set_(m: ModuleState, call: CommandCall) -> Reply:

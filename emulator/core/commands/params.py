@@ -33,7 +33,7 @@ def integer(
             raise bad(f"{call.name}: parameter {index + 1} is missing")
         return default
     text = param.text.strip()
-    if not text.isdigit() or len(text) > 10:
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:  # '²'.isdigit() but int('²') fails
         raise bad(f"{call.name}: parameter {index + 1} is not a number")
     value = int(text)
     if value not in allowed:

@@ -255,7 +255,8 @@ def _send_set(m: ModuleState, call: CommandCall) -> Reply:
     length = params.integer(call, 1, range(1, _free(m, link) + 1))
 
     def sent(data: bytes) -> Reply:
-        if link.state is not LinkState.OPEN:  # the peer went away during the entry
+        # The peer went away during the entry: a freed link keeps its last state, so ask the table too.
+        if m.links.get(link.link_id) is not link or link.state is not LinkState.OPEN:
             raise not_allowed(f"socket {link.link_id} closed during the data entry")
         link.send_buffer += data
         reply = Reply(actions=_push(m, link), lines=[f"+MIPSEND: {link.link_id},0,{_free(m, link)}"])
@@ -408,6 +409,9 @@ def on_event(m: ModuleState, event: Event) -> Outcome:
     if link is None:
         log.debug("event for free socket %s dropped: %r", event.link_id, event)
         return out
+    why = describe_link_event(event)
+    if why is not None:
+        m.last_why = why  # the "why" side channel: logs and harnesses only, never the host
     try:
         if isinstance(event, LinkOpened):
             _on_opened(m, link, event, out)
@@ -430,6 +434,25 @@ def on_event(m: ModuleState, event: Event) -> Outcome:
     except IllegalTransition as exc:
         log.debug("ignored: %s", exc)
     return out
+
+
+def describe_link_event(event: object) -> str | None:
+    """One line for the "why" side channel (trace ``dir: "why"``, ``ModuleState.last_why``).
+
+    Only for the events that carry a reason (opened, open failed, closed by
+    the peer); None for the others. The edge builds ``why``/``detail`` from
+    alert numbers, X509 error numbers and suite names: never key material.
+    """
+    if isinstance(event, LinkOpened):
+        return f"socket {event.link_id} opened: {event.detail or 'no detail'}"
+    if isinstance(event, LinkOpenFailed):
+        code = "" if event.gtsslerr is None else f" (GTSSLERR {event.gtsslerr})"
+        return f"socket {event.link_id} open failed{code}: {event.why or 'no detail'}"
+    if isinstance(event, PeerClosed):
+        how = "reset" if event.reset else "closed"
+        code = "" if event.gtsslerr is None else f" (GTSSLERR {event.gtsslerr})"
+        return f"socket {event.link_id} {how} by the peer{code}: {event.why or 'no detail'}"
+    return None
 
 
 def _on_opened(m: ModuleState, link: Link, event: LinkOpened, out: Outcome) -> None:

@@ -1,0 +1,46 @@
+"""Which TLS engine opens a connection: OpenSSL, or tlslite-ng for what OpenSSL lacks.
+
+Rule (decided): the legacy engine (:mod:`.legacy`, tlslite-ng) runs when
+``+GTSSLVER=1`` (SSL 3.0) or when ANY effective cipher id is 1 or 6 (3DES);
+OpenSSL (:mod:`.session`) runs everything else.
+
+Why "any" and not "only": the module's ClientHello offers every enabled
+suite. With ids {1,2,3} (the M910 / NL668_CN / EU default) the real module
+offers 3DES too and connects to a 3DES-only server; OpenSSL would have to drop
+ids 1 and 6 from the hello and fail with 40. Running those hellos on tlslite
+keeps the offer exact (tls-engine.md §4.5 option a). The cost: those variants'
+default connections run on tlslite-ng (~15-25 ms a handshake, ~6-13 MB/s with
+the cryptography CBC shim), and malformed-protocol cases may send other
+alerts than OpenSSL would (unknown for the real module anyway).
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from emulator.core.codes import SslVersion
+from emulator.core.tls_request import TlsRequest
+
+from .legacy import LEGACY_CIPHER_IDS, LegacyTlsClient
+from .session import TlsClient
+
+__all__ = ["make_tls_client", "needs_legacy"]
+
+
+def needs_legacy(request: TlsRequest) -> bool:
+    """True when only tlslite-ng can make this ClientHello (SSL 3.0, or any 3DES id offered)."""
+    return request.version == SslVersion.SSL3_0 or any(cid in LEGACY_CIPHER_IDS for cid in request.cipher_ids)
+
+
+def make_tls_client(request: TlsRequest) -> TlsClient:
+    """Build the client for one ``+MIPOPEN``, on the engine :func:`needs_legacy` picks.
+
+    The legacy client has TlsClient's interface without subclassing it (a
+    different library underneath); the cast keeps the runtime's annotations.
+
+    Raises:
+        TlsFailure: the settings cannot be used (152 for unusable files, ...).
+    """
+    if needs_legacy(request):
+        return cast(TlsClient, LegacyTlsClient(request))
+    return TlsClient(request)

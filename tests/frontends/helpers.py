@@ -1,0 +1,40 @@
+"""What the front-end tests share: a CLI subprocess that is ready when its banner is out."""
+
+from __future__ import annotations
+
+import selectors
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+TIMEOUT = 10.0
+
+
+@contextmanager
+def serving(*args: str, lines: int = 1) -> Iterator[tuple[subprocess.Popen[bytes], list[str]]]:
+    """Start ``python -m emulator ARGS``; yield it with its first ``lines`` banner lines (it listens by then)."""
+    with subprocess.Popen(
+        [sys.executable, "-bb", "-m", "emulator", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            banner: list[str] = []
+            with selectors.DefaultSelector() as sel:
+                sel.register(proc.stdout, selectors.EVENT_READ)
+                ready = sel.select(TIMEOUT)
+            # The banner is one write, once everything listens: after the first byte, read it whole
+            # (readline returns b"" if the process dies).
+            while ready and len(banner) < lines and (line := proc.stdout.readline().decode()):
+                banner.append(line.rstrip("\n"))
+            if len(banner) < lines:
+                proc.kill()
+                _, err = proc.communicate(timeout=TIMEOUT)
+                pytest.fail(f"no banner from the emulator ({banner}); stderr:\n{err.decode()}")
+            yield proc, banner
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.communicate(timeout=TIMEOUT)

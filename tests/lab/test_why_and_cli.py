@@ -1,0 +1,86 @@
+"""The "why" side channel (trace records, ModuleState.last_why) and the nl668-lab command line."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emulator.lab.cli import main
+from emulator.lab.scenarios import HOST, SCENARIOS
+from emulator.lab.server import Lab
+from emulator.testing.at_client import AtClient
+from emulator.testing.pki import cert_bytes
+from emulator.testing.running import RunningModule
+from emulator.trace import read_trace
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_reason_reaches_the_trace_and_the_module_state(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    with Lab(["expired", "valid"]) as lab:
+        rules = [f"{HOST}:{e.port}=127.0.0.1:{e.port}" for e in lab.endpoints]
+        with RunningModule("NL668_AM_00", resolve=rules, trace_path=trace) as running:
+            port = running.open_serial(timeout=10)
+            try:
+                at = AtClient(port)
+                at.command("AT+MIPCALL=1")
+                at.wait_urc("+MIPCALL: ")
+                root = cert_bytes("root-ca.pem")
+                at.command_with_data(f'AT+GTSSLFILE="TRUSTFILE",{len(root)}', root)
+                at.command("AT+GTSSLMODE=1")
+                at.command(f'AT+MIPOPEN=1,,"{HOST}",{lab.endpoint("expired").port},2')
+                assert at.wait_urc("+MIPOPEN: 1,") == "+MIPOPEN: 1,0"
+                failed = running.call(lambda: running.module.state.last_why)
+                at.command(f'AT+MIPOPEN=1,,"{HOST}",{lab.endpoint("valid").port},2')
+                assert at.wait_urc("+MIPOPEN: 1,") == "+MIPOPEN: 1,1"
+                opened = running.call(lambda: running.module.state.last_why)
+            finally:
+                port.close()
+    assert "GTSSLERR 45" in failed and "sent alert 45" in failed and "X509 error 10" in failed
+    assert opened.startswith("socket 1 opened: TLSv1 ")  # the negotiated version and suite
+    whys = [r["data"] for r in read_trace(trace) if r["dir"] == "why"]
+    assert whys[:2] == [failed, opened]
+    assert not any("BEGIN" in w or "PRIVATE" in w for w in whys)
+    # the host saw only what the module says: no reason on the wire
+    assert not any("alert" in r["data"] for r in read_trace(trace) if r["dir"] == "module")
+
+
+def test_list_prints_every_scenario_and_its_outcomes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--list"]) == 0
+    out = capsys.readouterr().out
+    for scenario in SCENARIOS:
+        assert f"\n{scenario.name} " in "\n" + out
+    assert "+GTSSLERR: 45" in out and "setup ERROR" in out
+
+
+def test_unknown_scenario_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--scenario", "no-such"])
+    assert info.value.code == 2
+    assert "no scenario 'no-such'" in capsys.readouterr().err
+
+
+def test_json_lists_the_running_endpoints_then_serves_until_sigint() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator.lab.cli", "--json", "--scenario", "valid", "--scenario", "alert-49"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        endpoints = json.loads(proc.stdout.readline())
+        assert [e["scenario"] for e in endpoints] == ["valid", "alert-49"]
+        assert all(e["host"] == "127.0.0.1" and e["port"] > 0 for e in endpoints)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
