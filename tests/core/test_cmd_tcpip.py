@@ -300,6 +300,15 @@ class TestMipdns:
         (action,) = m.links.take()
         assert m.event(NameResolved(query=action.query, addresses=())) == ERROR
 
+    def test_a_lookup_that_never_answers_ends_in_error(self, m: InMemoryModule) -> None:
+        m.command('AT+MIPDNS="lost.test"')
+        (action,) = m.links.take()
+        assert m.advance(29.9) == b""
+        assert m.advance(0.1) == ERROR
+        assert m.command("AT") == OK
+        assert isinstance(action, ResolveName)
+        assert m.event(NameResolved(query=action.query, addresses=("10.0.0.1",))) == b""  # too late
+
     def test_lines_typed_while_waiting_run_after(self, m: InMemoryModule) -> None:
         m.command('AT+MIPDNS="a.test"')
         (action,) = m.links.take()

@@ -71,6 +71,15 @@ def push_timer(link_id: int) -> tuple[str, int]:
     return ("push", link_id)
 
 
+def dns_timer(query: int) -> tuple[str, int]:
+    return ("dns", query)
+
+
+#: A +MIPDNS answer the network never gives ends in ERROR after this long (hosts wait 15-65 s,
+#: fibocom-tcpip.md §10; chosen), so a lost lookup cannot hold the command line for ever.
+DNS_TIMEOUT_S = 30.0
+
+
 def not_allowed(why: str) -> CommandError:
     return CommandError(CmeError.OPERATION_NOT_ALLOWED, why)
 
@@ -365,15 +374,22 @@ def _dns_set(m: ModuleState, call: CommandCall) -> Reply:
     query = m.dns_queries
 
     def answered(event: Event) -> bool:
-        return isinstance(event, NameResolved) and event.query == query
+        return (isinstance(event, NameResolved) and event.query == query) or (
+            isinstance(event, TimerExpired) and event.timer == dns_timer(query)
+        )
 
     def result(event: Event) -> Reply:
-        assert isinstance(event, NameResolved)
+        if not isinstance(event, NameResolved):
+            raise CommandError(CmeError.NETWORK_TIMEOUT, f"no answer for {host!r}")
         if not event.addresses:
             raise CommandError(CmeError.UNKNOWN, f"{host!r} does not resolve")
-        return Reply(lines=[f'+MIPDNS: "{host}",' + ",".join(event.addresses)])
+        return Reply(lines=[f'+MIPDNS: "{host}",' + ",".join(event.addresses)],
+                     actions=[CancelTimer(timer=dns_timer(query))])
 
-    return Reply(actions=[ResolveName(query=query, host=host)], wait=WaitRequest(matches=answered, on_event=result))
+    return Reply(
+        actions=[ResolveName(query=query, host=host), StartTimer(timer=dns_timer(query), seconds=DNS_TIMEOUT_S)],
+        wait=WaitRequest(matches=answered, on_event=result),
+    )
 
 
 # --- +GTSET --------------------------------------------------------------------------------------
@@ -484,7 +500,7 @@ def _on_timer(m: ModuleState, timer: object, out: Outcome) -> None:
         return
     kind, link_id = timer
     link = m.links.get(link_id)
-    if link is None:
+    if link is None or kind not in ("open", "push"):
         return
     if kind == "open" and link.state is LinkState.OPENING:
         log.info("socket %s: no answer within %ss, giving up", link_id, m.profile.sockets.open_timeout_s)
