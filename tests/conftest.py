@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
+
+# CI replays the same examples every run (a red CI then means a change broke something, not a new
+# random draw); locally each run explores new ones. `HYPOTHESIS_PROFILE=explore` forces exploration.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "explore"))
 
 from emulator.testing.harness import InMemoryModule
 

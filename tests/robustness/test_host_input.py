@@ -206,16 +206,20 @@ def run_lines(profile: str, lines: list[tuple[bytes, bytes]], data: st.DataObjec
         # With CR LF, the LF after the CR is already the first byte of the first block (docs/ROBUSTNESS.md):
         # this host knows it and sends one byte less.
         lf_first = terminator == b"\r\n" and line != b"A/"
+        # Where the output of the latest step starts: a prompt counts only if it came after the
+        # last data sent (under ATQ1 a timed-out entry ends silently, leaving the old prompt last).
+        since = 0
         for index, length in enumerate(data_calls(line if line != b"A/" else last)):
             lf = b"\n" if lf_first and index == 0 else b""
             if lf and length == 1:
-                if PROMPT not in out:
+                if PROMPT not in out[since:]:
                     break
                 session.complete_payloads.add(lf)
                 continue
-            if not out.endswith(PROMPT):
+            if not bytes(out[since:]).endswith(PROMPT):
                 break
             event("a '>' prompt")
+            since = len(out)
             source = data.draw(st.sampled_from([*FILES.values(), b"\x00\x1a\x1b\r\n+++AT\r\n\xff" * 3]))
             body = (source * (length // max(1, len(source)) + 1))[: length - len(lf)]
             if data.draw(st.booleans(), label="send it all"):
