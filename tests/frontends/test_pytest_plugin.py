@@ -87,3 +87,11 @@ def test_the_plugin_is_harmless_when_unused(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--strict-markers", "-W", "error")
     result.assert_outcomes(passed=1)
     assert "nl668" in "".join(pytester.runpytest("--markers").outlines)
+
+
+@pytest.mark.parametrize("front_end", ["memory", "pty", "tcp"])
+def test_the_sample_runs_under_xdist(pytester: pytest.Pytester, front_end: str) -> None:
+    """Two workers at once: no fixed port, PTY name or file is shared between them."""
+    pytester.makepyfile(test_sample=SAMPLE)
+    result = pytester.runpytest("-n", "2", "-p", "xdist", "--strict-markers", f"--nl668-frontend={front_end}")
+    result.assert_outcomes(passed=6)
