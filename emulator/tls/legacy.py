@@ -80,7 +80,7 @@ if tlslite.__version__ != TLSLITE_VERSION:  # pragma: no cover - a pin drift mus
     raise ImportError(f"emulator.tls.legacy needs tlslite-ng {TLSLITE_VERSION}, found {tlslite.__version__}")
 
 #: The ids only this engine can offer (tls-engine.md §4: no 3DES in either OpenSSL).
-LEGACY_CIPHER_IDS: frozenset[int] = frozenset({CipherId.DHE_RSA_WITH_3DES_EDE_CBC_SHA, CipherId.RSA_WITH_3DES_EDE_CBC_SHA})
+from .engine import LEGACY_CIPHER_IDS  # noqa: E402  (one definition; engine.py imports this module lazily)
 
 #: ``+GTSSLCIPHER`` id -> IANA suite number (manual §1.5.4; tls-engine.md §4.3).
 IANA_SUITES: dict[int, int] = {
