@@ -121,7 +121,7 @@ class Console:
 
     def last_why(self) -> dict[str, Any]:
         """The last socket failure the edge reported (link, gtsslerr, reason), or ``{}``."""
-        return self._on_loop(lambda st: dict(st.why.last))
+        return self._on_loop(lambda st: dict(st.module.state.last_failure))
 
     def execute(self, line: str) -> str:
         """Run one line of the line protocol; return the reply line (never raises for bad input)."""

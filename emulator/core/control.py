@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .actions import Action
 from .command_table import Unsolicited
-from .commands.tcpip import _abandon  # the same socket teardown as AT+MIPCALL=0
+from .commands.tcpip import abandon_link  # the same socket teardown as AT+MIPCALL=0
 from .events import ClockSet, ControlEvent, NetworkChanged, PdpDropped, PowerCycleRequested, UrcInjected
 from .links import LinkState
 from .module_state import ModuleState
@@ -44,7 +44,7 @@ def apply(m: ModuleState, event: ControlEvent) -> ControlOutcome:
                 # As AT+MIPCALL=0 does (chosen): the sockets go first, each reported +MIPSTAT: <s>,1.
                 for link in list(m.links.values()):
                     if link.state is not LinkState.CLOSING:
-                        out.actions.extend(_abandon(link, report_close=False))
+                        out.actions.extend(abandon_link(link, report_close=False))
                         out.said.append(f"+MIPSTAT: {link.link_id},1")
                 m.pdp_active = False
                 out.said.append("+MIPCALL: 0")

@@ -66,7 +66,6 @@ class Link:
     read_notified: bool = False  #: IPRFMT 5: a +MIPREAD notice is out and not answered
     reading_paused: bool = False
     report_close: bool = True  #: LinkClosed ends in +MIPCLOSE (False when the failure was already told)
-    sent_total: int = 0
 
     def advance(self, what: LinkInput) -> LinkState | None:
         """Apply ``what``; returns the new state (``None``: the id is free). Raises IllegalTransition."""

@@ -87,6 +87,8 @@ class ModuleState:
         # alert and who sent it, negotiated suite). Never said to the host; kept across resets
         # because a harness reads it after the fact.
         self.last_why: str = ""
+        #: the last socket failure with a reason (link, gtsslerr, why, event), for the console's ``why``
+        self.last_failure: dict[str, object] = {}
         self.dns_queries = 0
         # Radio conditions set from the console (emulator.core.control); None: the profile's value.
         # The world outside, so a power cycle keeps them.

@@ -28,8 +28,7 @@ Wiring (in :func:`emulator.runtime.station.build_station`, for ``--baud``, ``--l
 
     write = pace_output(loop, transport.write, baud=baud, latency=latency)
     driver = ModuleDriver(module, write=write, scheduler=scheduler, trace=trace, name=name)
-    why = WhyTap(driver.deliver)
-    links = PeerLinks(loop, resolver, delay_events(loop, why, rtt=rtt), name=name)
+    links = PeerLinks(loop, resolver, delay_events(loop, driver.deliver, rtt=rtt), name=name)
     driver.links = links
     transport.flow = join_flow(links.hold, write)  # back-pressure also sees the pacer's queue
     transport.start(pace_input(loop, driver.feed, baud=baud))

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from ..core.clock import Clock
-from ..core.events import Event, LinkOpenFailed, PeerClosed
 from ..core.module import Module
 from ..core.profile import Profile
 from .driver import ModuleDriver, Scheduler
@@ -50,24 +49,6 @@ class Timing:
 
 
 @dataclass(slots=True)
-class WhyTap:
-    """Remembers the last failure reason the edge gave the core (the console's ``why``).
-
-    ``why`` is never shown to the host (it would not be on a real module), but
-    a developer chasing a ``+GTSSLERR`` wants it.
-    """
-
-    deliver: Callable[[Event], None]
-    last: dict[str, object] = field(default_factory=dict)
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, LinkOpenFailed | PeerClosed) and event.why:
-            self.last = {"link": event.link_id, "gtsslerr": event.gtsslerr, "why": event.why,
-                         "event": type(event).__name__}
-        self.deliver(event)
-
-
-@dataclass(slots=True)
 class Station:
     """A powered module and its edge; call everything on the loop thread."""
 
@@ -75,7 +56,6 @@ class Station:
     driver: ModuleDriver
     links: PeerLinks
     transport: HostTransport
-    why: WhyTap
     name: str
     pacer: object = None  #: the paced host writer, when --baud/--latency is on
 
@@ -110,12 +90,11 @@ def build_station(
     module = Module(profile, clock, strict=strict, trace_input=trace is not None, initial_clock=initial_clock)
     write = pace_output(loop, transport.write, baud=timing.baud, latency=timing.latency)
     driver = ModuleDriver(module, write=write, scheduler=scheduler, trace=trace, name=name)
-    why = WhyTap(driver.deliver)
-    links = PeerLinks(loop, resolver, delay_events(loop, why, rtt=timing.rtt), name=name)
+    links = PeerLinks(loop, resolver, delay_events(loop, driver.deliver, rtt=timing.rtt), name=name)
     driver.links = links
     transport.flow = join_flow(links.hold, write)  # back-pressure also sees the pacer's queue
     transport.start(pace_input(loop, driver.feed, baud=timing.baud))
     driver.start()
     return Station(
-        module=module, driver=driver, links=links, transport=transport, why=why, name=name, pacer=write
+        module=module, driver=driver, links=links, transport=transport, name=name, pacer=write
     )

@@ -156,6 +156,15 @@ class _Hostile(asyncio.Protocol):
         self.ending: str | None = None
         self.streamer: asyncio.Task[None] | None = None
         self.streamed = 0
+        self.writable = asyncio.Event()  # cleared by pause_writing: the client is not reading
+        self.writable.set()
+
+    # asyncio's write flow control: the transport says when its buffer is over / under its water marks.
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
 
     # --- client side ---------------------------------------------------------------------------------
 
@@ -296,9 +305,8 @@ class _Hostile(asyncio.Protocol):
         while not transport.is_closing() and self.streamed < total:
             transport.write(record)
             self.streamed += len(piece)
-            await asyncio.sleep(0)  # let the loop run: the client's RST or FIN ends the stream
-            while transport.get_write_buffer_size() > 1 << 20 and not transport.is_closing():
-                await asyncio.sleep(0.01)  # write-side back-pressure, not synchronisation
+            await asyncio.sleep(0)  # yield to the loop: the client's RST or FIN ends the stream
+            await self.writable.wait()  # the client stopped reading: wait until it drains
 
 
 class _Upstream(asyncio.Protocol):

@@ -13,40 +13,39 @@ from ..command_table import CommandSpec, FormSpec, Reply
 from ..module_state import ModuleState
 from . import params
 
-OK = Reply
 
 
 def _echo(m: ModuleState, call: CommandCall) -> Reply:
     m.v250.echo = params.digit_flag(call, (0, 1)) == 1
-    return OK()
+    return Reply()
 
 
 def _verbose(m: ModuleState, call: CommandCall) -> Reply:
     m.v250.verbose = params.digit_flag(call, (0, 1)) == 1
-    return OK()
+    return Reply()
 
 
 def _quiet(m: ModuleState, call: CommandCall) -> Reply:
     m.v250.quiet = params.digit_flag(call, (0, 1)) == 1
-    return OK()
+    return Reply()
 
 
 def _reset_profile(m: ModuleState, call: CommandCall) -> Reply:
     params.digit_flag(call, (0,))
     m.restore_v250(replace(m.saved_v250) if m.saved_v250 else m.factory_v250())
-    return OK()
+    return Reply()
 
 
 def _factory(m: ModuleState, call: CommandCall) -> Reply:
     params.digit_flag(call, (0,))
     m.restore_v250(m.factory_v250())
-    return OK()
+    return Reply()
 
 
 def _save(m: ModuleState, call: CommandCall) -> Reply:
     params.digit_flag(call, (0,))
     m.saved_v250 = replace(m.v250)
-    return OK()
+    return Reply()
 
 
 def _s_register(attr: str, allowed: range) -> dict[Form, FormSpec]:
@@ -55,7 +54,7 @@ def _s_register(attr: str, allowed: range) -> dict[Form, FormSpec]:
 
     def set_(m: ModuleState, call: CommandCall) -> Reply:
         setattr(m.v250, attr, params.integer(call, 0, allowed))
-        return OK()
+        return Reply()
 
     def test(m: ModuleState, call: CommandCall) -> Reply:
         return Reply(lines=[f"S{attr[1:]}: ({allowed.start}-{allowed.stop - 1})"])
@@ -71,7 +70,7 @@ def _s_register(attr: str, allowed: range) -> dict[Form, FormSpec]:
 def _cmee_set(m: ModuleState, call: CommandCall) -> Reply:
     params.count(call, 1, 1)
     m.v250.cmee = params.integer(call, 0, (0, 1, 2))
-    return OK()
+    return Reply()
 
 
 def _cmee_read(m: ModuleState, call: CommandCall) -> Reply:

@@ -119,7 +119,7 @@ def _call_set(m: ModuleState, call: CommandCall) -> Reply:
         reply = Reply()
         for link in list(m.links.values()):
             if link.state is not LinkState.CLOSING:
-                reply.actions.extend(_abandon(link, report_close=False))
+                reply.actions.extend(abandon_link(link, report_close=False))
                 reply.urcs.append(f"+MIPSTAT: {link.link_id},1")
         m.pdp_active = False
         reply.urcs.append("+MIPCALL: 0")
@@ -213,7 +213,7 @@ def _open_failed(m: ModuleState, link: Link, gtsslerr: int | None) -> list[Unsol
 # --- +MIPCLOSE -----------------------------------------------------------------------------------
 
 
-def _abandon(link: Link, *, report_close: bool) -> list[Action]:
+def abandon_link(link: Link, *, report_close: bool) -> list[Action]:
     """Ask the edge to close ``link``; its id stays busy until LinkClosed."""
     link.advance(LinkInput.CLOSE_ASKED)
     link.report_close = report_close
@@ -228,7 +228,7 @@ def _close_set(m: ModuleState, call: CommandCall) -> Reply:
     link = m.links.get(link_id)
     if link is None or link.state is LinkState.CLOSING:
         raise not_allowed(f"socket {link_id} is not open")
-    return Reply(actions=_abandon(link, report_close=True))
+    return Reply(actions=abandon_link(link, report_close=True))
 
 
 def _close_read(m: ModuleState, call: CommandCall) -> Reply:
@@ -249,7 +249,6 @@ def _push(m: ModuleState, link: Link) -> list[Action]:
         return []
     data = bytes(link.send_buffer)
     link.send_buffer.clear()
-    link.sent_total += len(data)
     return [CancelTimer(timer=push_timer(link.link_id)), SendToPeer(link_id=link.link_id, data=data)]
 
 
@@ -428,6 +427,9 @@ def on_event(m: ModuleState, event: Event) -> Outcome:
     why = describe_link_event(event)
     if why is not None:
         m.last_why = why  # the "why" side channel: logs and harnesses only, never the host
+    if isinstance(event, (LinkOpenFailed, PeerClosed)) and event.why:
+        m.last_failure = {"link": event.link_id, "gtsslerr": event.gtsslerr, "why": event.why,
+                          "event": type(event).__name__}
     try:
         if isinstance(event, LinkOpened):
             _on_opened(m, link, event, out)
