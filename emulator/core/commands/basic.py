@@ -9,25 +9,20 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..at_syntax import CommandCall, Form
-from ..command_table import CommandSpec, FormSpec, Reply
+from ..command_table import CommandSpec, FormSpec, Handler, Reply
 from ..module_state import ModuleState
 from . import params
 
 
 
-def _echo(m: ModuleState, call: CommandCall) -> Reply:
-    m.v250.echo = params.digit_flag(call, (0, 1)) == 1
-    return Reply()
+def _switch(attr: str) -> Handler:
+    """ATE/ATV/ATQ: a 0/1 flag of the V.250 settings (no digit means 0, V.250 §5.3.1)."""
 
+    def handler(m: ModuleState, call: CommandCall) -> Reply:
+        setattr(m.v250, attr, params.digit_flag(call, (0, 1)) == 1)
+        return Reply()
 
-def _verbose(m: ModuleState, call: CommandCall) -> Reply:
-    m.v250.verbose = params.digit_flag(call, (0, 1)) == 1
-    return Reply()
-
-
-def _quiet(m: ModuleState, call: CommandCall) -> Reply:
-    m.v250.quiet = params.digit_flag(call, (0, 1)) == 1
-    return Reply()
+    return handler
 
 
 def _reset_profile(m: ModuleState, call: CommandCall) -> Reply:
@@ -86,21 +81,21 @@ COMMANDS = [
         name="E",
         summary="Echo of command-line characters: E0 off, E1 on.",
         source="V.250 §6.2.4; echo on at power-on (fibocom-tcpip.md §1, chosen)",
-        forms={Form.EXECUTE: FormSpec("E[<value>]", _echo)},
+        forms={Form.EXECUTE: FormSpec("E[<value>]", _switch("echo"))},
         defaults="profile at.echo_default (on)",
     ),
     CommandSpec(
         name="V",
         summary="Result code format: V0 numeric (0, 4), V1 verbose (OK, ERROR).",
         source="V.250 §6.2.6",
-        forms={Form.EXECUTE: FormSpec("V[<value>]", _verbose)},
+        forms={Form.EXECUTE: FormSpec("V[<value>]", _switch("verbose"))},
         defaults="1",
     ),
     CommandSpec(
         name="Q",
         summary="Result code suppression: Q1 sends no final result codes.",
         source="V.250 §6.2.5",
-        forms={Form.EXECUTE: FormSpec("Q[<value>]", _quiet)},
+        forms={Form.EXECUTE: FormSpec("Q[<value>]", _switch("quiet"))},
         defaults="0",
     ),
     CommandSpec(
