@@ -1,7 +1,8 @@
 """The module's TLS engine: OpenSSL (via pyOpenSSL) behind a sans-I/O client.
 
 * :mod:`.context_factory`: tables from the manual's settings to OpenSSL, and
-  one fresh client ``Context`` per ``+MIPOPEN``.
+  client ``Context`` objects reused per distinct settings (the module clock and
+  the host check go on each connection).
 * :mod:`.session`: :class:`TlsClient`, one connection over memory BIOs.
 * :mod:`.alert_codes`: alerts and X509 errors -> the ``+GTSSLERR`` code.
 
@@ -11,7 +12,7 @@
 from __future__ import annotations
 
 from .alert_codes import TlsFailure, TlsPeerClosed, gtsslerr_for
-from .context_factory import build_context
+from .context_factory import build_context, client_context
 from .session import TlsClient
 
-__all__ = ["TlsClient", "TlsFailure", "TlsPeerClosed", "build_context", "gtsslerr_for"]
+__all__ = ["TlsClient", "TlsFailure", "TlsPeerClosed", "build_context", "client_context", "gtsslerr_for"]

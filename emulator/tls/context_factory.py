@@ -4,35 +4,54 @@ Theory of operation: the module's SSL settings are a few small integers and
 some PEM files. Tables map the integers to OpenSSL's vocabulary
 (:data:`SSL_VERSIONS`, :data:`CIPHER_NAMES`, :data:`SECURITY_LEVELS`; design
 rule 8, urllib3 style: no if-chains), and :func:`build_context` loads the PEM
-files from memory. One fresh ``Context`` is built for every ``+MIPOPEN``:
-OpenSSL takes only the *first* ``X509_STORE.set_time`` (tls-engine.md §2), and
-the module clock is fixed per connection anyway.
+files from memory.
 
-The per-connection part (SNI and the host-name check) is
-:func:`configure_connection`, because OpenSSL keeps both on the ``SSL``.
+Contexts are reused: :func:`client_context` keeps them in a small LRU
+(:data:`CLIENT_CONTEXTS`) keyed by the settings a context is made of, because
+building one costs ~120 µs a ``+MIPOPEN`` (mostly SSL_CTX_new in OpenSSL 4),
+which adds to handshake latency and multiplies when hundreds of modules
+reconnect. A shared context must carry nothing of one connection, so:
+
+* the module clock (AT+CCLK) goes on each connection's own verify param, never
+  on the store: OpenSSL takes only the *first* ``X509_STORE.set_time``
+  (tls-engine.md §2), and a store time also wins over the connection's, so
+  a time on a shared store would judge every later connection by the first
+  one's clock;
+* the info and verify callbacks are set once, as module functions that find
+  the connection's :class:`HandshakeLog` through ``Connection.get_app_data()``.
+
+The per-connection part (that log, the module time, SNI and the host-name
+check) is :func:`configure_connection`, because OpenSSL keeps all of it on the
+``SSL``.
 
 What the module offers is pinned exactly, so a server sees the same
 ClientHello as from the real module: one version (min = max, never TLS 1.3),
 exactly the enabled suites (plus OpenSSL's renegotiation SCSV 0x00FF), no
 ECDHE, no session ticket, no compression.
 
-Two spots use pyOpenSSL's private binding ``OpenSSL._util.lib`` (pinned
-pyOpenSSL 26.4.0, see pyproject.toml): the host-name / IP check, which
-pyOpenSSL does not expose (pyca/pyopenssl#795). Both are in
-:func:`configure_connection`.
+Three spots use pyOpenSSL's private binding ``OpenSSL._util.lib`` (pinned
+pyOpenSSL 26.4.0, see pyproject.toml), all in :func:`configure_connection` on
+``SSL_get0_param(conn._ssl)``: the module time
+(``X509_VERIFY_PARAM_set_time``, tls-engine.md §2) and the host-name / IP
+check (``X509_VERIFY_PARAM_set1_host`` / ``set1_ip``), which pyOpenSSL does
+not expose (pyca/pyopenssl#795).
 """
 
 from __future__ import annotations
 
+import calendar
 import ipaddress
+import logging
+import threading
+from collections import OrderedDict
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 
-# Private binding, pinned pyOpenSSL 26.4.0: the only way to reach
-# X509_VERIFY_PARAM_set1_host / set1_ip on a connection (pyca/pyopenssl#795).
+# Private binding, pinned pyOpenSSL 26.4.0: the only way to reach a connection's
+# X509_VERIFY_PARAM (set_time, set1_host, set1_ip; pyca/pyopenssl#795).
 from OpenSSL._util import lib as _lib
 
 from emulator.core.codes import CipherId, GtsslErr, SslVersion
@@ -42,13 +61,18 @@ from .alert_codes import X509_V_ERR_IP_ADDRESS_MISMATCH, TlsFailure
 
 __all__ = [
     "CIPHER_NAMES",
+    "CLIENT_CONTEXTS",
+    "ContextCache",
     "HandshakeLog",
     "SECURITY_LEVELS",
     "SSL_VERSIONS",
     "build_context",
+    "client_context",
     "configure_connection",
     "is_ip_literal",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: ``+GTSSLVER`` -> the OpenSSL protocol version pinned as both min and max.
 #: None: this OpenSSL (4.0.3) has no SSL 3.0 at all.
@@ -197,15 +221,18 @@ def _cipher_string(request: TlsRequest) -> str:
     return ":".join(names) + (f":@SECLEVEL={level}" if level is not None else "")
 
 
-def build_context(request: TlsRequest, log: HandshakeLog | None = None) -> SSL.Context:
-    """Build a fresh client context for one connection.
+def build_context(request: TlsRequest) -> SSL.Context:
+    """Build a client context for ``request``, uncached (:func:`client_context` caches).
+
+    The context holds only what the settings decide; every connection made
+    from it needs :func:`configure_connection` before its handshake (the
+    module clock, the log, SNI, the host check).
 
     Args:
         request: the module's SSL settings at ``+MIPOPEN``.
-        log: receives the alerts and X509 errors; pass a new one per context.
 
     Returns:
-        A context to make exactly one ``SSL.Connection`` from.
+        A context for any number of connections with these settings.
 
     Raises:
         TlsFailure: 40 when only SSL 3.0 / 3DES are asked for (not in this
@@ -214,7 +241,6 @@ def build_context(request: TlsRequest, log: HandshakeLog | None = None) -> SSL.C
     version = SSL_VERSIONS.get(request.version)
     if version is None:
         raise TlsFailure(GtsslErr.HANDSHAKE_FAILURE, f"+GTSSLVER {request.version} {_LEGACY}")
-    log = log if log is not None else HandshakeLog()
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
     ctx.set_min_proto_version(version)
     ctx.set_max_proto_version(version)
@@ -225,31 +251,155 @@ def build_context(request: TlsRequest, log: HandshakeLog | None = None) -> SSL.C
     # Chosen: an embedded client keeps no session state across connections and
     # has no compression, so it offers neither tickets nor compression.
     ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION)
-    ctx.set_info_callback(log.on_info)
+    ctx.set_info_callback(_on_info)
 
     _load_trust(ctx, request.trust_pems)
     if request.verify:
-        ctx.set_verify(SSL.VERIFY_PEER, log.on_verify)
+        ctx.set_verify(SSL.VERIFY_PEER, _on_verify)
     else:
         ctx.set_verify(SSL.VERIFY_NONE)
-    store = ctx.get_cert_store()
-    assert store is not None
-    # Certificate validity is judged by the module clock (AT+CCLK), never the
-    # host's. First set_time on a store wins: this context is fresh.
-    store.set_time(request.module_time)
+    # No store.set_time here: the store is shared by every connection of this
+    # context, its first time would stick (tls-engine.md §2) and override the
+    # per-connection time configure_connection sets.
 
     if request.cert_pem is not None and request.key_pem is not None:
         _load_client_identity(ctx, request.cert_pem, request.key_pem)
     return ctx
 
 
+def _on_info(conn: SSL.Connection, where: int, ret: int) -> None:
+    log = conn.get_app_data()
+    if isinstance(log, HandshakeLog):
+        log.on_info(conn, where, ret)
+
+
+def _on_verify(conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int) -> bool:
+    log = conn.get_app_data()
+    if not isinstance(log, HandshakeLog):
+        # Not made by configure_connection, so not judged by the module clock
+        # either: fail closed rather than verify by the host's clock.
+        return False
+    try:
+        return log.on_verify(conn, cert, errno, depth, ok)
+    except Exception:
+        # pyOpenSSL parks a verify callback's exception on the *Context* and
+        # re-raises it from whichever connection of that context errs next:
+        # with a shared context, another module's socket. Keep it here.
+        logger.exception("verify callback failed; the certificate is refused")
+        return False
+
+
+#: (version, cipher_ids, verify, trust_pems, cert_pem, key_pem): everything
+#: build_context reads. Not module_time or server_name: those are per
+#: connection (configure_connection). cipher_ids keep their order, which is
+#: the order of the cipher string.
+_Key = tuple[int, tuple[int, ...], bool, tuple[bytes, ...], "bytes | None", "bytes | None"]
+
+
+def _context_key(request: TlsRequest) -> _Key:
+    return (
+        request.version,
+        request.cipher_ids,
+        request.verify,
+        request.trust_pems,
+        request.cert_pem,
+        request.key_pem,
+    )
+
+
+class ContextCache:
+    """A bounded, thread-safe LRU of client contexts, keyed by the settings they are built from.
+
+    Args:
+        maxsize: how many contexts to keep; the least recently used goes first.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self.maxsize = maxsize
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[_Key, SSL.Context] = OrderedDict()
+
+    def get(self, request: TlsRequest) -> SSL.Context:
+        """The context for ``request``'s settings, built on a miss.
+
+        Raises:
+            TlsFailure: as :func:`build_context`; nothing is cached then, so
+                the same settings fail the same way next time.
+        """
+        key = _context_key(request)
+        with self._lock:
+            ctx = self._entries.get(key)
+            if ctx is not None:
+                self._entries.move_to_end(key)
+                return ctx
+        # Built outside the lock: one module's build must not stall the others.
+        built = build_context(request)
+        with self._lock:
+            # Two threads may have built the same settings: all share the first.
+            ctx = self._entries.setdefault(key, built)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+        return ctx
+
+    def clear(self) -> None:
+        """Forget every context (connections already made keep theirs)."""
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def __contains__(self, request: object) -> bool:
+        if not isinstance(request, TlsRequest):
+            return False
+        with self._lock:
+            return _context_key(request) in self._entries
+
+
+#: The process-wide cache behind :func:`client_context`. 32: contexts differ
+#: only by the GTSSL* settings and files, and modules on one profile share
+#: them, so a run has a handful of distinct sets (a few per profile or test
+#: scenario), not one per module. A miss costs just the old per-connection
+#: build, while the bound caps what stays alive: each entry holds its trust
+#: store (tens of kB with 40 certificates) and maybe a client key.
+CLIENT_CONTEXTS: ContextCache = ContextCache(32)
+
+
+def client_context(request: TlsRequest) -> SSL.Context:
+    """The shared client context for ``request``'s settings (see :class:`ContextCache`).
+
+    Raises:
+        TlsFailure: as :func:`build_context`.
+    """
+    return CLIENT_CONTEXTS.get(request)
+
+
 def configure_connection(conn: SSL.Connection, request: TlsRequest, log: HandshakeLog) -> None:
-    """Set SNI and the host-name check on one connection (before the handshake).
+    """Make ``conn`` this connection's own (before the handshake).
+
+    Binds ``log`` (the shared context's callbacks find it through
+    ``conn.get_app_data()``), sets the module clock on the connection's
+    verify param (also with verification off, where it is unused), SNI and
+    the host-name check.
 
     SNI only for names, never for IP literals (RFC 6066 §3). The host check
     only when verification is on; a mismatch is X509 error 62 (name) or 64
     (IP), sent as alert 42 and reported as 153.
     """
+    conn.set_app_data(log)
+    # Private binding (pinned pyOpenSSL 26.4.0): conn._ssl is the SSL*, and the
+    # param is the connection's own, so nothing leaks into the shared context.
+    param = _lib.SSL_get0_param(conn._ssl)
+    # Certificate validity is judged by the module clock (AT+CCLK), never the
+    # host's. This time counts only because the store has none: measured, a
+    # store time would win over it (tls-engine.md §2 says the reverse; it
+    # holds only for a store without a time). utctimetuple: right for aware
+    # and naive-UTC datetimes alike.
+    _lib.X509_VERIFY_PARAM_set_time(param, calendar.timegm(request.module_time.utctimetuple()))
     name = request.server_name
     ip = _parse_ip(name)
     if ip is None and name:
@@ -258,9 +408,6 @@ def configure_connection(conn: SSL.Connection, request: TlsRequest, log: Handsha
             conn.set_tlsext_host_name(sni)
     if not request.verify or not name:
         return
-    # Private binding (pinned pyOpenSSL 26.4.0): conn._ssl is the SSL*, and the
-    # param is the connection's own, so nothing leaks into the context.
-    param = _lib.SSL_get0_param(conn._ssl)
     if ip is not None:
         if _HAS_SET1_IP:
             packed = ip.packed

@@ -29,7 +29,7 @@ from OpenSSL import SSL
 from emulator.core.tls_request import TlsRequest
 
 from .alert_codes import TlsFailure, TlsPeerClosed, gtsslerr_for
-from .context_factory import HandshakeLog, build_context, configure_connection
+from .context_factory import HandshakeLog, client_context, configure_connection
 
 __all__ = ["TlsClient", "TlsFailure", "TlsPeerClosed"]
 
@@ -41,7 +41,10 @@ _CHUNK = 65536
 class TlsClient:
     """One module-side TLS connection over memory BIOs: no socket, no thread, no clock.
 
-    Built fresh for every ``+MIPOPEN`` (the module clock is fixed per connection).
+    One per ``+MIPOPEN``. The OpenSSL context is shared with every other
+    client on the same settings (:func:`~.context_factory.client_context`);
+    what is this connection's own (module clock, alert log, SNI, host check)
+    lives on its ``SSL`` (:func:`~.context_factory.configure_connection`).
 
     Args:
         request: the SSL settings snapshot taken at ``+MIPOPEN``.
@@ -55,7 +58,7 @@ class TlsClient:
     def __init__(self, request: TlsRequest) -> None:
         self._request = request
         self._log = HandshakeLog()
-        self._conn = SSL.Connection(build_context(request, self._log), None)
+        self._conn = SSL.Connection(client_context(request), None)
         self._conn.set_connect_state()
         configure_connection(self._conn, request, self._log)
         self._plaintext = bytearray()

@@ -163,7 +163,7 @@ class TestClientHello:
         hello = parse_client_hello(first_flight(version=version, cipher_ids=OPENSSL_IDS))
         assert EXT_SESSION_TICKET not in hello.extensions
         assert hello.compression_methods == b"\x00"
-        assert hello.session_id == b""  # fresh context: nothing to resume
+        assert hello.session_id == b""  # no session is ever set: nothing to resume, even from a shared context
         # Every ECDHE suite lives at 0xC0xx / 0xCCxx (IANA registry).
         assert not any(s >> 8 in (0xC0, 0xCC) for s in hello.cipher_suites)
 

@@ -92,7 +92,7 @@ class TestCertificateVerification:
         [(dt.datetime(2046, 1, 1, tzinfo=UTC), 45), (dt.datetime(2024, 6, 1, tzinfo=UTC), 42)],
     )
     def test_module_clock_outside_the_chain(self, when: dt.datetime, code: int) -> None:
-        # Each client gets a fresh context, so each clock is honoured.
+        # One cached context serves both clients: each clock is the connection's own.
         failure, _ = fails(request(module_time=when), server_context())
         assert failure.gtsslerr == code
         assert connect(request(), server_context())[0].handshake_done
