@@ -47,11 +47,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import errno
 import ipaddress
 import logging
+import os
 import socket
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from functools import partial
 from typing import Any, cast
 
@@ -91,6 +93,7 @@ class _Link:
         self.action = action
         self.phase = _Phase.OPENING if action is not None else _Phase.ENDED
         self.task: asyncio.Task[None] | None = None
+        self.dialling: socket.socket | None = None  # a non-blocking connect in progress, waiting to be writable
         self.transport: asyncio.Transport | asyncio.DatagramTransport | None = None
         self.protocol_made = False  # a protocol exists: connection_made and connection_lost will follow
         self.lost = False  # connection_lost has run
@@ -235,7 +238,17 @@ class PeerLinks:
         logger.debug(
             "%s link %d: open %s %s:%d", self.name, link.link_id, action.protocol.name, action.host, action.port
         )
-        link.task = self._loop.create_task(self._connect(link), name=f"{self.name} link {link.link_id}")
+        if action.protocol is not Protocol.UDP:
+            targets = self._resolver.resolve_now(action.host, action.port)
+            if targets is not None:
+                # Known address: dial from this very callback. A task would cost loop iterations that
+                # are most of the emulator's share of a local handshake (bench/tls_handshake.py).
+                self._dial(link, targets, [])
+                return
+        self._start_task(link, self._connect(link), "link")
+
+    def _start_task(self, link: _Link, coro: Coroutine[Any, Any, None], what: str) -> None:
+        link.task = self._loop.create_task(coro, name=f"{self.name} {what} {link.link_id}")
         link.task.add_done_callback(partial(self._on_task_done, link))
 
     def _send(self, link_id: int, data: bytes) -> None:
@@ -367,32 +380,88 @@ class PeerLinks:
             except OSError as exc:
                 self._fail_open(link, None, f"udp {addr}:{port}: {_describe(exc)}")
             return
-        failures = []
-        for addr, port in targets:
-            try:
-                await self._connect_tcp(link, addr, port, action.src_port)
-                return
-            except OSError as exc:
-                failures.append(f"{addr}:{port}: {_describe(exc)}")
-        self._fail_open(link, None, "connect " + "; ".join(failures))
+        with self._guard(link, "dial"):
+            self._dial(link, targets, [])
 
-    async def _connect_tcp(self, link: _Link, addr: str, port: int, src_port: int | None) -> None:
-        # Our own socket, so that a fixed source port can be reused while in TIME_WAIT (SO_REUSEADDR).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        handed_over = False
-        try:
-            sock.setblocking(False)
-            local = self._local_addr(addr, src_port)
-            if local is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind(local)
-            await self._loop.sock_connect(sock, (addr, port))
-            handed_over = True  # from here the transport owns (and closes) the socket
-            await self._loop.create_connection(partial(_StreamLink, self, link), sock=sock)
-        except BaseException:
-            if not handed_over:
+    def _dial(self, link: _Link, targets: list[tuple[str, int]], failures: list[str]) -> None:
+        """Connect a TCP socket to the first of ``targets`` that takes it, by callbacks, without a task.
+
+        Our own socket, so that a fixed source port can be reused while in
+        TIME_WAIT (SO_REUSEADDR). A loopback peer has usually completed the TCP
+        handshake by the time ``connect`` returns: then the socket is adopted at
+        once instead of after a round of the loop.
+        """
+        action = link.action
+        assert action is not None
+        if link.closing or link.silenced or link.phase is not _Phase.OPENING:
+            return
+        for index, (addr, port) in enumerate(targets):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.setblocking(False)
+                local = self._local_addr(addr, action.src_port)
+                if local is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    sock.bind(local)
+                err = sock.connect_ex((addr, port))
+            except OSError as exc:
                 sock.close()
-            raise
+                failures.append(f"{addr}:{port}: {_describe(exc)}")
+                continue
+            if err == 0 or (err == errno.EINPROGRESS and _connected(sock)):
+                self._adopt(link, sock)
+                return
+            if err == errno.EINPROGRESS:
+                link.dialling = sock
+                rest = targets[index + 1 :]
+                self._loop.add_writer(sock.fileno(), self._on_dial_ready, link, sock, (addr, port), rest, failures)
+                return
+            sock.close()
+            failures.append(f"{addr}:{port}: {_describe(OSError(err, os.strerror(err)))}")
+        self._fail_open(link, None, "connect " + "; ".join(failures) if failures else f"{action.host}: no address")
+
+    def _on_dial_ready(
+        self,
+        link: _Link,
+        sock: socket.socket,
+        target: tuple[str, int],
+        rest: list[tuple[str, int]],
+        failures: list[str],
+    ) -> None:
+        """The dialling socket is writable: connected, or refused (SO_ERROR)."""
+        with self._guard(link, "connect"):
+            if link.dialling is not sock:
+                return  # abandoned meanwhile (the socket is already closed)
+            self._stop_dialling(link)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                sock.close()
+                failures.append(f"{target[0]}:{target[1]}: {_describe(OSError(err, os.strerror(err)))}")
+                self._dial(link, rest, failures)
+            else:
+                self._adopt(link, sock)
+            self._check_released(link)
+
+    def _stop_dialling(self, link: _Link) -> None:
+        sock, link.dialling = link.dialling, None
+        if sock is not None:
+            self._loop.remove_writer(sock.fileno())
+
+    def _adopt(self, link: _Link, sock: socket.socket) -> None:
+        """Give a connected socket to asyncio as a transport; the protocol then starts TLS or opens the link."""
+
+        async def adopt() -> None:
+            try:
+                await self._loop.create_connection(partial(_StreamLink, self, link), sock=sock)
+            except OSError as exc:  # the transport was not made: the socket is still ours
+                sock.close()
+                self._fail_open(link, None, f"connect: {_describe(exc)}")
+
+        self._start_task(link, adopt(), "adopt")
+        assert link.task is not None
+        # Cancelled before its first step, the coroutine never runs and the socket would leak. (Cancelled
+        # later, the transport has closed this same socket object already; a second close is a no-op.)
+        link.task.add_done_callback(lambda task: sock.close() if task.cancelled() else None)
 
     @staticmethod
     def _local_addr(addr: str, src_port: int | None) -> tuple[str, int] | None:
@@ -540,6 +609,11 @@ class PeerLinks:
 
     def _abandon(self, link: _Link) -> None:
         """Stop whatever the link is doing, now: cancel the attempt, abort the socket."""
+        if link.dialling is not None:
+            sock = link.dialling
+            self._stop_dialling(link)
+            sock.close()
+            self._fail_open(link, None, "cancelled")
         if link.task is not None and not link.task.done():
             link.task.cancel()
         if link.transport is not None and not link.lost:
@@ -576,7 +650,11 @@ class PeerLinks:
         """Once nothing of the link is left (task, socket), drop it; a closing link answers LinkClosed."""
         if link.released:
             return
-        busy = (link.task is not None and not link.task.done()) or (link.protocol_made and not link.lost)
+        busy = (
+            (link.task is not None and not link.task.done())
+            or link.dialling is not None
+            or (link.protocol_made and not link.lost)
+        )
         if busy and not link.forced:
             return
         link.released = True
@@ -744,6 +822,15 @@ class _DatagramLink(asyncio.DatagramProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         with self.links._guard(self.link, "connection_lost"):
             self.links._lost(self.link, exc)
+
+
+def _connected(sock: socket.socket) -> bool:
+    """Whether a socket whose non-blocking connect said EINPROGRESS has in fact completed it."""
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
 
 
 def _describe(exc: BaseException) -> str:

@@ -124,8 +124,13 @@ class Resolver:
             return None
         return rule.addr, port if rule.addr_port is None else rule.addr_port
 
-    async def resolve(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[tuple[str, int]]:
-        """Where a socket to ``host``:``port`` should connect, best first; ``[]`` if the name does not resolve."""
+    def resolve_now(self, host: str, port: int) -> list[tuple[str, int]] | None:
+        """What :meth:`resolve` answers without asking DNS (an override, an IPv4 literal, an empty
+        name), or ``None`` when only DNS can tell.
+
+        Lets a socket to a known address be dialled in the same loop callback as
+        the ``+MIPOPEN`` that asked for it, with no task in between.
+        """
         override = self.lookup(host, port)
         if override is not None:
             logger.debug("resolve %s:%d -> %s:%d (override)", host, port, *override)
@@ -135,6 +140,14 @@ class Resolver:
             return [(name, port)]
         if not name:
             return []
+        return None
+
+    async def resolve(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[tuple[str, int]]:
+        """Where a socket to ``host``:``port`` should connect, best first; ``[]`` if the name does not resolve."""
+        known = self.resolve_now(host, port)
+        if known is not None:
+            return known
+        name = host.strip()
         try:
             infos = await loop.getaddrinfo(name, port, family=socket.AF_INET, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:

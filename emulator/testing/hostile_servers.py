@@ -32,7 +32,7 @@ import threading
 from types import TracebackType
 from typing import Any, Literal
 
-from .tls_servers import ServerSettings, TlsServer, server_loop
+from .tls_servers import ServerSettings, TlsServer, server_loop, stop_accepting
 
 Stage = Literal["client_hello", "server_hello", "certificate", "server_key_exchange", "server_hello_done",
                 "change_cipher_spec"]
@@ -124,6 +124,7 @@ class HostileServer:
         return await loop.create_server(lambda: _Hostile(self), self.host, 0, family=socket.AF_INET)
 
     async def _shutdown(self, server: asyncio.Server) -> None:
+        await stop_accepting(server)
         server.close()
         live = list(self._live)
         for conn in live:

@@ -588,3 +588,100 @@ def test_one_megabyte_each_way_through_one_tls_link() -> None:
                 assert await e.next(LinkClosed) == LinkClosed(link_id=1)
 
     run(main)
+
+
+# --- dialling: the connect done by callbacks, without a task ---------------------------------------------
+
+
+class _Addresses(Resolver):
+    """A resolver that answers every name with fixed addresses, as DNS with several A records would."""
+
+    def __init__(self, targets: list[tuple[str, int]]) -> None:
+        super().__init__()
+        self.targets = targets
+
+    def resolve_now(self, host: str, port: int) -> list[tuple[str, int]] | None:
+        return list(self.targets)
+
+
+@contextlib.contextmanager
+def full_backlog() -> Any:
+    """A listener that never accepts, its backlog filled: a further connect stays in SYN_SENT (EINPROGRESS)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    try:
+        for _ in range(3):  # Linux queues backlog + 1; more than that so the SYNs are dropped
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(listener.getsockname())
+            fillers.append(filler)
+        yield listener.getsockname()[1]
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+def test_refused_first_address_then_the_next_one() -> None:
+    async def main() -> None:
+        with TcpServer() as server:
+            async with edge() as e:
+                refused = free_port()
+                e.links = PeerLinks(
+                    e.loop, _Addresses([("127.0.0.1", refused), ("127.0.0.1", server.port)]), e.deliver, "test"
+                )
+                e.do(tcp(1, 80, host="two.example"))
+                assert (await e.next(LinkOpened)).link_id == 1
+                e.do(SendToPeer(link_id=1, data=b"ping"))
+                assert await e.payload(1, 4) == b"ping"
+                e.do(CloseLink(link_id=1))
+                assert await e.next(LinkClosed) == LinkClosed(link_id=1)
+
+    run(main)
+
+
+def test_every_address_refused_names_them_all() -> None:
+    async def main() -> None:
+        async with edge() as e:
+            ports = [free_port(), free_port()]
+            e.links = PeerLinks(e.loop, _Addresses([("127.0.0.1", p) for p in ports]), e.deliver, "test")
+            e.do(tcp(1, 80, host="two.example"))
+            failed = await e.next(LinkOpenFailed)
+            assert failed.why.count("refused") == 2 and all(str(p) in failed.why for p in ports)
+            assert await e.settled() == []
+
+    run(main)
+
+
+def test_a_dns_name_is_dialled_after_the_lookup() -> None:
+    async def main() -> None:
+        with TcpServer() as server:
+            async with edge() as e:
+                e.do(tcp(1, server.port, host="localhost"))
+                assert (await e.next(LinkOpened)).link_id == 1
+                e.do(CloseLink(link_id=1))
+                assert await e.next(LinkClosed) == LinkClosed(link_id=1)
+
+    run(main)
+
+
+@pytest.mark.parametrize("how", ["close_link", "close_all"])
+def test_a_connect_still_in_progress_is_abandoned(how: str) -> None:
+    async def main() -> None:
+        with full_backlog() as port:
+            async with edge() as e:
+                e.do(tcp(1, port))
+                assert e.links._links[1].dialling is not None  # really waiting for the SYN's answer
+                dialling = e.links._links[1].dialling
+                if how == "close_link":
+                    e.do(CloseLink(link_id=1))
+                    assert await e.next(LinkClosed) == LinkClosed(link_id=1)
+                else:
+                    e.links.close_all()
+                assert await e.settled() == []
+                assert dialling.fileno() == -1  # the socket is closed, not left to the garbage collector
+
+    run(main)
+
