@@ -274,3 +274,32 @@ class TestModuleDriverTimers:
             ("module", "\r\nOK\r\n"),
         ]
         assert records[0]["t"] == "2026-01-01T00:00:00.000000+00:00"
+
+
+def test_cancelling_the_earliest_timer_leaves_the_loop_handle_alone() -> None:
+    """A data-entry timer is started and cancelled on every +MIPSEND: that must cost no loop handle churn,
+    and the handle that then fires early must find nothing due and re-arm for the real deadline."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        clock = SystemClock()
+        sched = AsyncioScheduler(loop, clock)
+        log: list[tuple[str, Hashable, float]] = []
+        a, b = Owner("a", log, clock), Owner("b", log, clock)
+        done = asyncio.Event()
+        b.on_fire["late"] = done.set
+        t0 = clock.monotonic()
+        sched.start(b, "late", 0.05)
+        handles = [h for h in loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+        for _ in range(100):
+            sched.start(a, "entry", 0.01)
+            sched.cancel(a, "entry")
+        live = [h for h in loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+        assert len(live) == 1 and live != handles  # armed once for a's timer, never cancelled since
+        assert len(loop._scheduled) == 2  # type: ignore[attr-defined]  # b's first handle, then a's: no churn
+        await asyncio.wait_for(done.wait(), 5)
+        assert fired(log) == [("b", "late")]
+        assert log[0][2] - t0 >= 0.05 - 0.002
+        sched.close()
+
+    asyncio.run(body())

@@ -16,8 +16,9 @@ actions, so the core always sees one input at a time, in arrival order.
 
 The scheduler is a thin layer over :class:`~emulator.core.timers.TimerQueue`,
 the one scheduling mechanism of the emulator. :class:`AsyncioScheduler` keeps a
-single ``loop.call_at`` handle armed for the earliest deadline of *all*
-modules, so 256 modules cost one loop handle, not 256. :class:`VirtualScheduler`
+single ``loop.call_at`` handle armed no later than the earliest deadline of
+*all* modules, so 256 modules cost one loop handle, not 256, and a cancelled
+timer costs no loop work at all. :class:`VirtualScheduler`
 moves a :class:`~emulator.core.clock.ManualClock` from deadline to deadline, so
 a test of a 12 s timeout runs instantly and in the same order as real time.
 """
@@ -162,14 +163,18 @@ class AsyncioScheduler(Scheduler):
         if self._dispatching:
             return  # re-armed once, after the dispatch
         deadline = self._queue.next_deadline()
-        if deadline == self._armed and self._handle is not None:
+        if deadline is None:
+            return  # an armed handle may fire for nothing; cheaper than cancelling it on every idle moment
+        if self._handle is not None and self._armed is not None and self._armed <= deadline:
+            # Armed early enough. When the earliest timer was cancelled or restarted later (a data-entry
+            # timer on every +MIPSEND, 256 modules at once), the handle fires early, finds nothing due and
+            # re-arms: one wasted wake-up instead of a cancel and a call_at per timer change.
             return
         self.close()
-        if deadline is not None:
-            # Convert through "seconds from now" so any Clock works; with SystemClock this is the identity.
-            when = self._loop.time() + (deadline - self.clock.monotonic())
-            self._handle = self._loop.call_at(when, self._on_handle)
-            self._armed = deadline
+        # Convert through "seconds from now" so any Clock works; with SystemClock this is the identity.
+        when = self._loop.time() + (deadline - self.clock.monotonic())
+        self._handle = self._loop.call_at(when, self._on_handle)
+        self._armed = deadline
 
     def _on_handle(self) -> None:
         armed = self._armed

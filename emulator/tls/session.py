@@ -119,9 +119,13 @@ class TlsClient:
         chunks = []
         while True:
             try:
-                chunks.append(self._conn.bio_read(_CHUNK))
+                chunk = self._conn.bio_read(_CHUNK)
             except SSL.WantReadError:
-                return b"".join(chunks)
+                break
+            chunks.append(chunk)
+            if len(chunk) < _CHUNK:
+                break  # a memory BIO hands over all it holds: a short read emptied it (saves a raise)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def read(self) -> bytes:
         """Drain the decrypted payload received so far."""
