@@ -2,9 +2,11 @@
 
 The emulator side (this process) runs nothing but the modules: N PTYs, N
 drivers, N PeerLinks on one loop thread sharing one AsyncioScheduler. The hosts
-and the TLS echo server run in a child process (``--hosts``), so the host's
-Python work does not compete for this process's GIL; the machine has 2 cores,
-one for each side.
+run in one child process (``--hosts``) and the TLS echo server in another
+(``--server``), as in a farm where host programs and servers are separate
+processes: none of them competes for this process's GIL, nor for each other's
+(the server on a thread of the hosts' process cost the load generator about a
+third more CPU per round trip in GIL hand-offs). The machine has 2 cores.
 
 A round trip: ``AT+MIPSEND=1,16`` -> ``>`` -> 16 bytes -> ``OK`` ... until the
 echo's ``+MIPRTCP: 1,0,<hex>`` URC is read, timed by the host. Every host runs
@@ -32,7 +34,7 @@ from common import median, percentile, record, report, rss_bytes
 
 HOST = "bench.example.test"
 SIZES = (1, 16, 64, 256)
-#: Round trips a second per module for the paced runs, one second each: the highest rate at which the
+#: Round trips a second per module for the paced runs, two seconds each: the highest rate at which the
 #: p99 of 256 modules stays under 50 ms is the farm's capacity on this machine.
 PACED_RATES = (10, 15, 20)
 
@@ -76,9 +78,11 @@ class AsyncHost:
         os.write(self.fd, data)  # a few dozen bytes: a PTY always takes them
 
     async def until(self, marker: bytes) -> None:
+        # No wait_for per wait (a timer handle each time, a third of the host's CPU per round trip):
+        # hosts_main bounds every phase as a whole instead.
         while (i := self.buf.find(marker)) < 0:
             self.waiter = self.loop.create_future()
-            await asyncio.wait_for(self.waiter, 30)
+            await self.waiter
         del self.buf[: i + len(marker)]
 
     async def command(self, line: bytes) -> None:
@@ -110,32 +114,45 @@ class AsyncHost:
         return out
 
 
-async def hosts_main() -> None:
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of another process, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_main() -> None:
+    """The TLS echo server, in its own process: prints its port, serves until stdin closes."""
     from emulator.testing.tls_servers import TlsServer
 
+    with TlsServer() as server:
+        print(json.dumps({"port": server.port}), flush=True)
+        sys.stdin.read()
+
+
+async def hosts_main(server_pid: int) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    with TlsServer() as server:
-        print(json.dumps({"port": server.port}), flush=True)
-        paths = json.loads(await reader.readline())
-        hosts = [AsyncHost(loop, path) for path in paths]
-        await asyncio.gather(*(h.setup() for h in hosts))
-        print(json.dumps({"open": len(hosts)}), flush=True)
-        await reader.readline()  # "go"
-        rounds = max(20, 600 // len(hosts))
-        cpu0 = cpu_seconds()
-        closed = await asyncio.gather(*(h.round_trips(rounds, 0) for h in hosts))
-        host_cpu = cpu_seconds() - cpu0
-        paced = {}
-        for rate in PACED_RATES:
-            runs = await asyncio.gather(*(h.round_trips(rate, 1 / rate) for h in hosts))
-            paced[rate] = [x for r in runs for x in r]
-        print(json.dumps({"closed": [x for r in closed for x in r], "paced": paced, "host_cpu": host_cpu}),
-              flush=True)
-        for h in hosts:
-            loop.remove_reader(h.fd)
-            os.close(h.fd)
+    paths = json.loads(await reader.readline())
+    hosts = [AsyncHost(loop, path) for path in paths]
+    await asyncio.wait_for(asyncio.gather(*(h.setup() for h in hosts)), 60)
+    print(json.dumps({"open": len(hosts)}), flush=True)
+    await reader.readline()  # "go"
+    rounds = max(20, 600 // len(hosts))
+    cpu0, server0 = cpu_seconds(), process_cpu_seconds(server_pid)
+    closed = await asyncio.wait_for(asyncio.gather(*(h.round_trips(rounds, 0) for h in hosts)), 120)
+    host_cpu, server_cpu = cpu_seconds() - cpu0, process_cpu_seconds(server_pid) - server0
+    paced = {}
+    for rate in PACED_RATES:
+        runs = await asyncio.wait_for(asyncio.gather(*(h.round_trips(2 * rate, 1 / rate) for h in hosts)), 120)
+        paced[rate] = [x for r in runs for x in r]
+    print(json.dumps({"closed": [x for r in closed for x in r], "paced": paced, "host_cpu": host_cpu,
+                      "server_cpu": server_cpu}),
+          flush=True)
+    for h in hosts:
+        loop.remove_reader(h.fd)
+        os.close(h.fd)
 
 
 # --- the emulator side (this process) --------------------------------------------------------------
@@ -206,11 +223,14 @@ class Farm:
 
 
 def run_size(n: int) -> dict[str, float]:
-    child = subprocess.Popen([sys.executable, __file__, "--hosts"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
+    server = subprocess.Popen([sys.executable, __file__, "--server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    assert server.stdin is not None and server.stdout is not None
+    child = subprocess.Popen([sys.executable, __file__, "--hosts", str(server.pid)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
     assert child.stdin is not None and child.stdout is not None
     try:
-        port = json.loads(child.stdout.readline())["port"]
+        port = json.loads(server.stdout.readline())["port"]
         farm = Farm()
         rss0 = rss_bytes()
         paths = farm.call(farm.build, n, port)
@@ -228,6 +248,8 @@ def run_size(n: int) -> dict[str, float]:
     finally:
         child.stdin.close()
         child.wait(30)
+        server.stdin.close()
+        server.wait(30)
     closed, paced_by_rate = result["closed"], {int(k): v for k, v in result["paced"].items()}
     paced = paced_by_rate[PACED_RATES[0]]
     return {"n": n, "closed_p50_ms": median(closed) * 1e3, "closed_p99_ms": percentile(closed, 99) * 1e3,
@@ -237,7 +259,8 @@ def run_size(n: int) -> dict[str, float]:
             # CPU per closed-loop round trip on each side: what bounds the closed-loop latency at large N
             # (N round trips in flight queue behind each other: p50 ~ N x the busier side's CPU per trip).
             "emu_cpu_us_per_rt": emu_cpu / (len(closed) + sum(map(len, paced_by_rate.values()))) * 1e6,
-            "host_cpu_us_per_rt": result["host_cpu"] / len(closed) * 1e6, "wall_s": wall}
+            "host_cpu_us_per_rt": result["host_cpu"] / len(closed) * 1e6,
+            "server_cpu_us_per_rt": result["server_cpu"] / len(closed) * 1e6, "wall_s": wall}
 
 
 def main() -> None:
@@ -254,7 +277,8 @@ def main() -> None:
         out.append((f"N={row['n']:>3}", f"closed-loop p50 {row['closed_p50_ms']:.2f} ms p99 {row['closed_p99_ms']:.2f} ms;"
                     f" paced 10/s p50 {row['paced_p50_ms']:.2f} ms p99 {row['paced_p99_ms']:.2f} ms",
                     f"{row['rss_per_module_MB']:.2f} MB/module; CPU/round trip emulator"
-                    f" {row['emu_cpu_us_per_rt']:.0f} us, hosts+server {row['host_cpu_us_per_rt']:.0f} us",
+                    f" {row['emu_cpu_us_per_rt']:.0f} us, hosts {row['host_cpu_us_per_rt']:.0f} us,"
+                    f" server {row['server_cpu_us_per_rt']:.0f} us",
                     f"p99 {row['closed_p99_ms'] / base['closed_p99_ms']:.1f}x of N=1"))
     top = rows[-1]
     by_rate = top["paced_p99_ms_by_rate"]
@@ -272,8 +296,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--hosts"]:
+    if sys.argv[1:2] == ["--hosts"]:
         raise_nofile()
-        asyncio.run(hosts_main())
+        asyncio.run(hosts_main(int(sys.argv[2])))
+    elif sys.argv[1:] == ["--server"]:
+        raise_nofile()
+        server_main()
     else:
         main()
