@@ -749,8 +749,10 @@ class PeerLinks:
         if link.tls is None:
             return
         data = link.tls.outgoing()
-        if data and isinstance(link.transport, asyncio.WriteTransport) and not link.transport.is_closing():
-            link.transport.write(data)
+        # A TLS link's transport is a stream one (tested by duck type: uvloop's are no asyncio.WriteTransport).
+        transport = cast(asyncio.Transport | None, link.transport)
+        if data and transport is not None and not transport.is_closing():
+            transport.write(data)
 
     def _apply_pause(self, link: _Link) -> None:
         transport = link.transport
