@@ -53,6 +53,7 @@ import os
 import socket
 import threading
 from collections import deque
+from contextlib import suppress
 from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any, cast
@@ -98,6 +99,7 @@ class _Link:
         self.protocol_made = False  # a protocol exists: connection_made and connection_lost will follow
         self.lost = False  # connection_lost has run
         self.tls: TlsClient | None = None
+        self.hello_rest = b""  # what of the ClientHello the bare socket did not take (handed to the transport)
         self.paused = False
         self.closing = False  # CloseLink performed: only LinkClosed may follow
         self.silenced = False  # close_all: nothing may follow
@@ -391,6 +393,14 @@ class PeerLinks:
         handshake by the time ``connect`` returns: then the socket is adopted at
         once instead of after a round of the loop.
         """
+        try:
+            self._try_targets(link, targets, failures)
+        finally:
+            # Failed at once (refused, no address, TLS settings OpenSSL refuses): nothing is left to
+            # release the link later.
+            self._check_released(link)
+
+    def _try_targets(self, link: _Link, targets: list[tuple[str, int]], failures: list[str]) -> None:
         action = link.action
         assert action is not None
         if link.closing or link.silenced or link.phase is not _Phase.OPENING:
@@ -448,7 +458,14 @@ class PeerLinks:
             self._loop.remove_writer(sock.fileno())
 
     def _adopt(self, link: _Link, sock: socket.socket) -> None:
-        """Give a connected socket to asyncio as a transport; the protocol then starts TLS or opens the link."""
+        """Give a connected socket to asyncio as a transport; the protocol then starts TLS or opens the link.
+
+        An SSL link's ClientHello goes out first, on the bare socket, in this same callback: as a
+        module does right after the TCP handshake, and so that a local server finds it together
+        with the connection instead of waking twice (bench/tls_handshake.py).
+        """
+        if not self._hello(link, sock):
+            return
 
         async def adopt() -> None:
             try:
@@ -463,6 +480,38 @@ class PeerLinks:
         # later, the transport has closed this same socket object already; a second close is a no-op.)
         link.task.add_done_callback(lambda task: sock.close() if task.cancelled() else None)
 
+    def _hello(self, link: _Link, sock: socket.socket) -> bool:
+        """Start an SSL link's handshake on the connected socket; False when the link failed (socket closed)."""
+        action = link.action
+        assert action is not None
+        if action.protocol is not Protocol.SSL:
+            return True
+        if action.tls is None:
+            self._fail_open(link, None, "SSL link without TLS settings")
+            sock.close()
+            return False
+        try:
+            link.tls = make_tls_client(action.tls)
+            link.tls.initiate()
+            hello = link.tls.outgoing()
+            try:
+                sent = sock.send(hello) if hello else 0
+            except BlockingIOError:
+                sent = 0  # never seen on a fresh socket; the transport sends it all then
+        except TlsFailure as exc:
+            if link.tls is not None and (alert := link.tls.outgoing()):
+                with suppress(OSError):
+                    sock.send(alert)
+            self._fail_open(link, exc.gtsslerr, exc.why)
+            sock.close()
+            return False
+        except OSError as exc:  # reset right after the connect, say
+            self._fail_open(link, None, f"connect: {_describe(exc)}")
+            sock.close()
+            return False
+        link.hello_rest = hello[sent:]
+        return True
+
     @staticmethod
     def _local_addr(addr: str, src_port: int | None) -> tuple[str, int] | None:
         if not src_port:
@@ -476,27 +525,14 @@ class PeerLinks:
             link.transport.abort()
             return
         assert link.action is not None
-        if link.action.protocol is Protocol.SSL:
-            self._start_tls(link)
+        if link.tls is not None:
+            # SSL: the ClientHello went out in _hello; the handshake goes on in _received.
+            if link.hello_rest:
+                cast(asyncio.Transport, transport).write(link.hello_rest)
+                link.hello_rest = b""
         else:
             peer = transport.get_extra_info("peername")
             self._opened(link, f"{link.action.protocol.name} {peer[0]}:{peer[1]}" if peer else "")
-
-    def _start_tls(self, link: _Link) -> None:
-        assert link.action is not None
-        if link.action.tls is None:
-            self._fail_open(link, None, "SSL link without TLS settings")
-            self._end_transport(link)
-            return
-        try:
-            link.tls = make_tls_client(link.action.tls)
-            link.tls.initiate()
-        except TlsFailure as exc:
-            self._write_tls(link)
-            self._fail_open(link, exc.gtsslerr, exc.why)
-            self._end_transport(link)
-            return
-        self._write_tls(link)
 
     def _opened(self, link: _Link, detail: str) -> None:
         link.phase = _Phase.OPEN

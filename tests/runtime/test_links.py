@@ -685,3 +685,52 @@ def test_a_connect_still_in_progress_is_abandoned(how: str) -> None:
 
     run(main)
 
+
+
+# --- the ClientHello, sent on the bare socket before it becomes a transport ------------------------------
+
+
+def test_settings_openssl_refuses_fail_the_open_and_close_the_socket() -> None:
+    """TLS 1.0 with only SHA-256 suites: OpenSSL refuses before any ClientHello ("no ciphers available")."""
+
+    async def main() -> None:
+        with TlsServer() as server:
+            async with edge(resolve_to(server)) as e:
+                e.do(ssl_link(1, 443, tls=tls_request(version=2, cipher_ids=(7, 8), verify=False)))
+                failed = await e.next(LinkOpenFailed)
+                assert (failed.link_id, failed.gtsslerr) == (1, 80)
+                assert await e.settled() == []
+            # No handshake: the server got the fatal alert OpenSSL queued instead of a ClientHello.
+            (record,) = await in_thread(server.wait_handshakes, 1)
+            assert record.version is None and record.error
+
+    run(main)
+
+
+def test_an_ssl_link_without_settings_fails_cleanly() -> None:
+    async def main() -> None:
+        with TcpServer() as server:
+            async with edge() as e:
+                e.do(OpenLink(link_id=1, host="127.0.0.1", port=server.port, protocol=Protocol.SSL, tls=None))
+                failed = await e.next(LinkOpenFailed)
+                assert failed.link_id == 1 and "without TLS settings" in failed.why
+                assert await e.settled() == []
+
+    run(main)
+
+
+def test_the_handshake_completes_when_the_server_answers_at_once() -> None:
+    """The ClientHello leaves before the transport exists; the server's flight may already wait for it."""
+
+    async def main() -> None:
+        with TlsServer() as server:
+            async with edge(resolve_to(server)) as e:
+                for link_id in (1, 2, 3):
+                    e.do(ssl_link(link_id, 443, tls=tls_request(verify=False)))
+                opened = sorted([(await e.next(LinkOpened)).link_id for _ in range(3)])
+                assert opened == [1, 2, 3]
+                e.do(*(CloseLink(link_id=i) for i in opened))
+                assert sorted([(await e.next(LinkClosed)).link_id for _ in range(3)]) == [1, 2, 3]
+            assert len(server.wait_handshakes(3)) == 3
+
+    run(main)
