@@ -116,6 +116,9 @@ class UrcInjected:
 
 ControlEvent = PowerCycleRequested | ClockSet | NetworkChanged | PdpDropped | UrcInjected
 
+#: What the sockets report about one link (each has ``link_id``).
+LinkEvent = LinkOpened | LinkOpenFailed | PeerDataReceived | PeerClosed | LinkClosed
+
 Event = (
     TimerExpired
     | LinkOpened

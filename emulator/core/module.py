@@ -25,7 +25,7 @@ the injected clock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -59,7 +59,7 @@ class _LineRun:
 
     calls: list[CommandCall]
     next_index: int = 0
-    urcs: list[str] = field(default_factory=list)
+    urcs: list[Unsolicited] = field(default_factory=list)
     reset: bool = False
 
 
@@ -255,9 +255,9 @@ class Module:
             self._power_cycle()
             return
         if self._held_input and self._waiting is None:
-            held = bytes(self._held_input)
+            typed_ahead = bytes(self._held_input)
             self._held_input.clear()
-            self.receive_from_host(held)
+            self.receive_from_host(typed_ahead)
 
     def _dispatch(self, call: CommandCall) -> Reply:
         spec = self._table.lookup(call.name)
@@ -346,7 +346,7 @@ class Module:
 
     # --- output ----------------------------------------------------------------------------------
 
-    def _say(self, said: list[Unsolicited]) -> None:
+    def _say(self, said: Sequence[Unsolicited]) -> None:
         """Unsolicited output: now, or after the suspended line's final result code."""
         if self._booting:
             return
@@ -355,7 +355,7 @@ class Module:
         else:
             self._say_now(said)
 
-    def _say_now(self, said: list[Unsolicited]) -> None:
+    def _say_now(self, said: Sequence[Unsolicited]) -> None:
         for item in said:
             self._write(self.state.v250.urc(item) if isinstance(item, str) else item)
 

@@ -42,6 +42,7 @@ from ..errors import CommandError
 from ..events import (
     Event,
     LinkClosed,
+    LinkEvent,
     LinkOpened,
     LinkOpenFailed,
     NameResolved,
@@ -418,8 +419,8 @@ def on_event(m: ModuleState, event: Event) -> Outcome:
     if isinstance(event, TimerExpired):
         _on_timer(m, event.timer, out)
         return out
-    if isinstance(event, NameResolved):
-        return out  # only a waiting +MIPDNS wants it
+    if not isinstance(event, LinkEvent):
+        return out  # a NameResolved is for a waiting +MIPDNS only; control events never come here
     link = m.links.get(event.link_id)
     if link is None:
         log.debug("event for free socket %s dropped: %r", event.link_id, event)
