@@ -53,8 +53,8 @@ import os
 import socket
 import threading
 from collections import deque
-from contextlib import suppress
 from collections.abc import Callable, Coroutine
+from contextlib import suppress
 from functools import partial
 from typing import Any, cast
 
