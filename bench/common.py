@@ -214,3 +214,53 @@ def python_startup() -> float:
 
 
 HEX_URC = re.compile(rb"\+MIPRTCP: (\d+),(\d+),([0-9A-F]+)\r\n")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of another process, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def serve_tls() -> None:
+    """The TLS server process's body: print the port, serve until stdin closes, then print what was negotiated."""
+    from emulator.testing.tls_servers import TlsServer
+
+    with TlsServer() as server:
+        print(json.dumps({"port": server.port}), flush=True)
+        sys.stdin.read()
+        records = list(server.handshakes)
+    print(json.dumps({"suites": sorted({(r.version, r.cipher) for r in records}), "count": len(records)}), flush=True)
+
+
+class TlsServerProcess:
+    """A default :class:`~emulator.testing.tls_servers.TlsServer` (echo) in a process of its own.
+
+    Why a process: as a thread of the benchmark it competes for the GIL with
+    the hosts, the direct client and an in-process emulator, and the figures
+    then measure those hand-offs (a third more host CPU per round trip in
+    scale.py; 1.5-1.9x instead of 1.1-1.5x in tls_handshake.py).
+    """
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, __file__, "tls-server"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, cwd=EMULATOR_ROOT)
+        assert self.proc.stdout is not None
+        self.port = int(json.loads(self.proc.stdout.readline())["port"])
+        self.pid = self.proc.pid
+
+    def cpu_seconds(self) -> float:
+        return process_cpu_seconds(self.pid)
+
+    def finish(self) -> dict[str, Any]:
+        """Stop the server; returns ``{"suites": [[version, cipher], ...], "count": handshakes}``."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        result: dict[str, Any] = json.loads(self.proc.stdout.readline())
+        self.proc.wait(30)
+        return result
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["tls-server"]:
+    serve_tls()

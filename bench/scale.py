@@ -3,7 +3,7 @@
 The emulator side (this process) runs nothing but the modules: N PTYs, N
 drivers, N PeerLinks on one loop thread sharing one AsyncioScheduler. The hosts
 run in one child process (``--hosts``) and the TLS echo server in another
-(``--server``), as in a farm where host programs and servers are separate
+(:class:`common.TlsServerProcess`), as in a farm where host programs and servers are separate
 processes: none of them competes for this process's GIL, nor for each other's
 (the server on a thread of the hosts' process cost the load generator about a
 third more CPU per round trip in GIL hand-offs). The machine has 2 cores.
@@ -30,7 +30,7 @@ import threading
 import time
 
 import common  # noqa: I001
-from common import median, percentile, record, report, rss_bytes
+from common import TlsServerProcess, median, percentile, process_cpu_seconds, record, report, rss_bytes
 
 HOST = "bench.example.test"
 SIZES = (1, 16, 64, 256)
@@ -112,22 +112,6 @@ class AsyncHost:
             if interval:
                 await asyncio.sleep(max(0.0, interval - (time.perf_counter() - t0)))
         return out
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU of another process, from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def server_main() -> None:
-    """The TLS echo server, in its own process: prints its port, serves until stdin closes."""
-    from emulator.testing.tls_servers import TlsServer
-
-    with TlsServer() as server:
-        print(json.dumps({"port": server.port}), flush=True)
-        sys.stdin.read()
 
 
 async def hosts_main(server_pid: int) -> None:
@@ -223,14 +207,12 @@ class Farm:
 
 
 def run_size(n: int) -> dict[str, float]:
-    server = subprocess.Popen([sys.executable, __file__, "--server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
-    assert server.stdin is not None and server.stdout is not None
+    server = TlsServerProcess()
     child = subprocess.Popen([sys.executable, __file__, "--hosts", str(server.pid)], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
     assert child.stdin is not None and child.stdout is not None
     try:
-        port = json.loads(server.stdout.readline())["port"]
+        port = server.port
         farm = Farm()
         rss0 = rss_bytes()
         paths = farm.call(farm.build, n, port)
@@ -248,8 +230,7 @@ def run_size(n: int) -> dict[str, float]:
     finally:
         child.stdin.close()
         child.wait(30)
-        server.stdin.close()
-        server.wait(30)
+        server.finish()
     closed, paced_by_rate = result["closed"], {int(k): v for k, v in result["paced"].items()}
     paced = paced_by_rate[PACED_RATES[0]]
     return {"n": n, "closed_p50_ms": median(closed) * 1e3, "closed_p99_ms": percentile(closed, 99) * 1e3,
@@ -299,8 +280,5 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--hosts"]:
         raise_nofile()
         asyncio.run(hosts_main(int(sys.argv[2])))
-    elif sys.argv[1:] == ["--server"]:
-        raise_nofile()
-        server_main()
     else:
         main()

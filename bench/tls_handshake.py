@@ -8,7 +8,7 @@ engine the emulator uses (:class:`emulator.tls.TlsClient`) driven over a plain
 blocking socket from this process, same server, same version and suite
 (TLS 1.2, cipher id 7 = AES128-SHA256 on NL668_AM_00). Target: <= 1.3x.
 
-The TLS server runs in a process of its own (``--server``), as a real server is
+The TLS server runs in a process of its own (:class:`common.TlsServerProcess`), as a real server is
 elsewhere: on a thread of this process it competed for the GIL with the host,
 the direct client and the in-process emulator, which measured the test
 harness's hand-offs rather than the emulator (the in-process figure moved
@@ -17,7 +17,6 @@ between 1.5x and 1.9x with how the threads happened to be scheduled).
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import subprocess
@@ -25,11 +24,10 @@ import sys
 from datetime import datetime, timezone
 
 import common  # noqa: I001
-from common import RawHost, median, now, percentile, record, report
+from common import RawHost, TlsServerProcess, median, now, percentile, record, report
 
 from emulator.core.tls_request import TlsRequest
 from emulator.testing.running import RunningModule
-from emulator.testing.tls_servers import TlsServer
 from emulator.tls.session import TlsClient
 
 HOST = "bench.example.test"
@@ -81,38 +79,12 @@ class EmulatorHost:
         return elapsed
 
 
-def server_main() -> None:
-    """The TLS server process: prints its port; when stdin closes, prints what it negotiated and exits."""
-    with TlsServer() as server:
-        print(json.dumps({"port": server.port}), flush=True)
-        sys.stdin.read()
-        records = list(server.handshakes)
-    print(json.dumps({"suites": sorted({(r.version, r.cipher) for r in records}), "count": len(records)}), flush=True)
-
-
-class ServerProcess:
-    """:class:`TlsServer` in a child process; ``.port`` to connect, ``finish()`` for its handshake records."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, __file__, "--server"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, cwd=common.EMULATOR_ROOT)
-        assert self.proc.stdout is not None
-        self.port = int(json.loads(self.proc.stdout.readline())["port"])
-
-    def finish(self) -> dict[str, object]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.close()
-        result = json.loads(self.proc.stdout.readline())
-        self.proc.wait(10)
-        return result
-
-
 def main() -> None:
     """Interleaved (direct, in-process, subprocess) per round, so load from other processes hits all three alike."""
     base: list[float] = []
     emu: list[float] = []
     sub: list[float] = []
-    server = ServerProcess()
+    server = TlsServerProcess()
     try:
         proc = subprocess.Popen([sys.executable, "-m", "emulator", "--resolve",
                                  f"{HOST}:443=127.0.0.1:{server.port}"], stdout=subprocess.PIPE, text=True,
@@ -136,7 +108,7 @@ def main() -> None:
     finally:
         seen = server.finish()
     assert seen["count"] == 3 * (ROUNDS + 3), seen
-    suites = {tuple(suite) for suite in seen["suites"]}  # type: ignore[attr-defined]
+    suites = {tuple(suite) for suite in seen["suites"]}
     figures = {"emu_median_ms": median(emu) * 1e3, "emu_p99_ms": percentile(emu, 99) * 1e3,
                "direct_median_ms": median(base) * 1e3, "direct_p99_ms": percentile(base, 99) * 1e3,
                "median_ratio": median(emu) / median(base), "suites": sorted(map(list, suites)),
@@ -154,7 +126,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--server"]:
-        server_main()
-    else:
-        main()
+    main()

@@ -16,10 +16,14 @@ from emulator.runtime.driver import AsyncioScheduler, ModuleDriver, Scheduler, V
 from emulator.trace import TraceWriter, read_trace
 
 
+#: (owner, timer, when it fired)
+Fired = tuple[str, Hashable, float]
+
+
 class Owner:
     """Records the timers it is told about, with the time they fired at."""
 
-    def __init__(self, name: str, log: list[tuple[str, Hashable, float]], clock: ManualClock | SystemClock) -> None:
+    def __init__(self, name: str, log: list[Fired], clock: ManualClock | SystemClock) -> None:
         self.name = name
         self.log = log
         self.clock = clock
@@ -118,6 +122,14 @@ class TestVirtualScheduler:
             self.sched.advance(-1)
 
 
+def on_running_loop() -> tuple[asyncio.AbstractEventLoop, SystemClock, AsyncioScheduler, list[Fired], Owner, Owner]:
+    """Called inside a running loop: a scheduler on it, the firing log and two owners ``a`` and ``b``."""
+    loop = asyncio.get_running_loop()
+    clock = SystemClock()
+    log: list[Fired] = []
+    return loop, clock, AsyncioScheduler(loop, clock), log, Owner("a", log, clock), Owner("b", log, clock)
+
+
 class TestAsyncioScheduler:
     """Real loop, real time, short timers; the test waits on the last timer, never sleeps."""
 
@@ -126,11 +138,7 @@ class TestAsyncioScheduler:
 
     def test_order_restart_and_cancel(self) -> None:
         async def body() -> None:
-            loop = asyncio.get_running_loop()
-            clock = SystemClock()
-            sched = AsyncioScheduler(loop, clock)
-            log: list[tuple[str, Hashable, float]] = []
-            a, b = Owner("a", log, clock), Owner("b", log, clock)
+            _, clock, sched, log, a, b = on_running_loop()
             done = asyncio.Event()
             b.on_fire["last"] = done.set
             t0 = clock.monotonic()
@@ -171,13 +179,33 @@ class TestAsyncioScheduler:
 
         self.run(body())
 
+    def test_cancelling_the_earliest_timer_leaves_the_loop_handle_alone(self) -> None:
+        """A data-entry timer is started and cancelled on every +MIPSEND: that must cost no loop handle churn,
+        and the handle that then fires early must find nothing due and re-arm for the real deadline."""
+
+        async def body() -> None:
+            loop, clock, sched, log, a, b = on_running_loop()
+            done = asyncio.Event()
+            b.on_fire["late"] = done.set
+            t0 = clock.monotonic()
+            sched.start(b, "late", 0.05)
+            first = [h for h in loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+            for _ in range(100):
+                sched.start(a, "entry", 0.01)
+                sched.cancel(a, "entry")
+            live = [h for h in loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+            assert len(live) == 1 and live != first  # armed once for a's timer, never cancelled since
+            assert len(loop._scheduled) == 2  # type: ignore[attr-defined]  # b's first handle, then a's: no churn
+            await asyncio.wait_for(done.wait(), 5)
+            assert fired(log) == [("b", "late")]
+            assert log[0][2] - t0 >= 0.05 - 0.002
+            sched.close()
+
+        self.run(body())
+
     def test_a_failing_owner_does_not_stop_the_others(self, caplog: pytest.LogCaptureFixture) -> None:
         async def body() -> None:
-            loop = asyncio.get_running_loop()
-            clock = SystemClock()
-            sched = AsyncioScheduler(loop, clock)
-            log: list[tuple[str, Hashable, float]] = []
-            a, b = Owner("a", log, clock), Owner("b", log, clock)
+            _, _, sched, _, a, b = on_running_loop()
             done = asyncio.Event()
 
             def boom() -> None:
@@ -275,31 +303,3 @@ class TestModuleDriverTimers:
         ]
         assert records[0]["t"] == "2026-01-01T00:00:00.000000+00:00"
 
-
-def test_cancelling_the_earliest_timer_leaves_the_loop_handle_alone() -> None:
-    """A data-entry timer is started and cancelled on every +MIPSEND: that must cost no loop handle churn,
-    and the handle that then fires early must find nothing due and re-arm for the real deadline."""
-
-    async def body() -> None:
-        loop = asyncio.get_running_loop()
-        clock = SystemClock()
-        sched = AsyncioScheduler(loop, clock)
-        log: list[tuple[str, Hashable, float]] = []
-        a, b = Owner("a", log, clock), Owner("b", log, clock)
-        done = asyncio.Event()
-        b.on_fire["late"] = done.set
-        t0 = clock.monotonic()
-        sched.start(b, "late", 0.05)
-        handles = [h for h in loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
-        for _ in range(100):
-            sched.start(a, "entry", 0.01)
-            sched.cancel(a, "entry")
-        live = [h for h in loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
-        assert len(live) == 1 and live != handles  # armed once for a's timer, never cancelled since
-        assert len(loop._scheduled) == 2  # type: ignore[attr-defined]  # b's first handle, then a's: no churn
-        await asyncio.wait_for(done.wait(), 5)
-        assert fired(log) == [("b", "late")]
-        assert log[0][2] - t0 >= 0.05 - 0.002
-        sched.close()
-
-    asyncio.run(body())

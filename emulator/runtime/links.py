@@ -447,10 +447,10 @@ class PeerLinks:
             if err:
                 sock.close()
                 failures.append(f"{target[0]}:{target[1]}: {_describe(OSError(err, os.strerror(err)))}")
-                self._dial(link, rest, failures)
+                self._dial(link, rest, failures)  # releases the link if nothing is left to try
             else:
                 self._adopt(link, sock)
-            self._check_released(link)
+                self._check_released(link)  # the ClientHello may have failed the link at once
 
     def _stop_dialling(self, link: _Link) -> None:
         sock, link.dialling = link.dialling, None
@@ -851,7 +851,6 @@ class _StreamLink(asyncio.BufferedProtocol):
     def __init__(self, links: PeerLinks, link: _Link) -> None:
         self.links = links
         self.link = link
-        self._view: memoryview | None = None
         link.protocol_made = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -859,12 +858,10 @@ class _StreamLink(asyncio.BufferedProtocol):
             self.links._connected(self.link, transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        self._view = _recv_buffer()
-        return self._view
+        return _recv_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
-        assert self._view is not None
-        data = bytes(self._view[:nbytes])
+        data = bytes(_recv_buffer()[:nbytes])  # the same thread's buffer get_buffer just handed out
         with self.links._guard(self.link, "data_received"):
             self.links._received(self.link, data)
 

@@ -172,6 +172,9 @@ class _Hostile(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if self.server._server is None:  # accepted while stopping (see stop_accepting)
+            transport.abort()
+            return
         self.server._live.add(self)
         with self.server._cond:
             self.server.accepted += 1

@@ -302,21 +302,24 @@ class _StreamServer:
 
 
 async def stop_accepting(server: asyncio.Server) -> None:
-    """Stop taking connections, and let the accepts already under way finish making their transports.
+    """Stop taking connections, and let the accepts already under way make their transports.
 
     Why not just ``server.close()``: CPython 3.11 accepts in two steps (the
-    socket in one loop callback, its transport in a task on the next). Closed
-    in between, the task trips ``Server._attach``'s assertion and drops the
-    accepted socket unclosed: a ResourceWarning that fails whichever test runs
-    next. A client that connects and is then closed at once (a power cycle
-    right after ``+MIPOPEN``) hits exactly that window. Call this first, then
-    ``close()``: the late connections are then live and aborted like the others.
+    socket in one loop callback, its transport in a task whose first step is
+    queued with ``call_soon``). Closed in between, that step trips
+    ``Server._attach``'s assertion and drops the accepted socket unclosed: a
+    ResourceWarning that fails whichever test runs next. A client that connects
+    and is closed at once (a power cycle right after ``+MIPOPEN``) hits exactly
+    that window. Removing the reader cancels any accept callback still queued;
+    the one yield is ordering, not waiting: the ready queue is FIFO, so every
+    accept step queued before it has made its transport (and attached to the
+    server) when this returns. Their ``connection_made`` comes later and aborts
+    them, the server being marked stopped.
     """
     loop = asyncio.get_running_loop()
     for sock in server.sockets:
         loop.remove_reader(sock.fileno())
-    await asyncio.sleep(0)  # the accept tasks' first (synchronous) step makes the transport
-    await asyncio.sleep(0)  # and connection_made runs (call_soon from the transport)
+    await asyncio.sleep(0)
 
 
 class _Connection(asyncio.Protocol):

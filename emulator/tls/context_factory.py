@@ -44,6 +44,7 @@ import ipaddress
 import logging
 import threading
 from collections import OrderedDict
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -70,6 +71,7 @@ __all__ = [
     "client_context",
     "configure_connection",
     "is_ip_literal",
+    "set_module_time",
 ]
 
 logger = logging.getLogger(__name__)
@@ -378,6 +380,12 @@ def client_context(request: TlsRequest) -> SSL.Context:
     return CLIENT_CONTEXTS.get(request)
 
 
+def set_module_time(param: Any, request: TlsRequest) -> None:
+    """Judge certificate dates on ``param`` (an ``X509_VERIFY_PARAM*``) by the module clock (AT+CCLK), never
+    the host's. Both engines use it. utctimetuple: right for aware and naive-UTC datetimes alike."""
+    _lib.X509_VERIFY_PARAM_set_time(param, calendar.timegm(request.module_time.utctimetuple()))
+
+
 def configure_connection(conn: SSL.Connection, request: TlsRequest, log: HandshakeLog) -> None:
     """Make ``conn`` this connection's own (before the handshake).
 
@@ -394,12 +402,10 @@ def configure_connection(conn: SSL.Connection, request: TlsRequest, log: Handsha
     # Private binding (pinned pyOpenSSL 26.4.0): conn._ssl is the SSL*, and the
     # param is the connection's own, so nothing leaks into the shared context.
     param = _lib.SSL_get0_param(conn._ssl)
-    # Certificate validity is judged by the module clock (AT+CCLK), never the
-    # host's. This time counts only because the store has none: measured, a
-    # store time would win over it (tls-engine.md §2 says the reverse; it
-    # holds only for a store without a time). utctimetuple: right for aware
-    # and naive-UTC datetimes alike.
-    _lib.X509_VERIFY_PARAM_set_time(param, calendar.timegm(request.module_time.utctimetuple()))
+    # This time counts only because the store has none: measured, a store time
+    # would win over it (tls-engine.md §2 says the reverse; it holds only for a
+    # store without a time).
+    set_module_time(param, request)
     name = request.server_name
     ip = _parse_ip(name)
     if ip is None and name:

@@ -29,7 +29,6 @@ Fidelity points, each from tls-engine.md:
 
 from __future__ import annotations
 
-import calendar
 import errno as errno_mod
 import ipaddress
 import logging
@@ -61,7 +60,7 @@ from emulator.core.codes import CipherId, GtsslErr, SslVersion
 from emulator.core.tls_request import TlsRequest
 
 from .alert_codes import TlsFailure, TlsPeerClosed, gtsslerr_for
-from .context_factory import is_ip_literal
+from .context_factory import is_ip_literal, set_module_time
 
 __all__ = [
     "IANA_SUITES",
@@ -301,7 +300,7 @@ class _ChainVerifier:
         # the same X509_check_host / check_ip rules (errors 62 / 64) as the
         # OpenSSL engine. Private binding, pinned pyOpenSSL 26.4.0.
         param = _ffi.gc(_lib.X509_VERIFY_PARAM_new(), _lib.X509_VERIFY_PARAM_free)
-        _lib.X509_VERIFY_PARAM_set_time(param, calendar.timegm(self.request.module_time.utctimetuple()))
+        set_module_time(param, self.request)
         name = self.request.server_name
         if name and is_ip_literal(name):
             packed = ipaddress.ip_address(name).packed

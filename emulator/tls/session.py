@@ -125,7 +125,7 @@ class TlsClient:
             chunks.append(chunk)
             if len(chunk) < _CHUNK:
                 break  # a memory BIO hands over all it holds: a short read emptied it (saves a raise)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return b"".join(chunks)
 
     def read(self) -> bytes:
         """Drain the decrypted payload received so far."""

@@ -719,8 +719,8 @@ def test_an_ssl_link_without_settings_fails_cleanly() -> None:
     run(main)
 
 
-def test_the_handshake_completes_when_the_server_answers_at_once() -> None:
-    """The ClientHello leaves before the transport exists; the server's flight may already wait for it."""
+def test_three_tls_links_at_once_with_the_hello_sent_before_the_transport() -> None:
+    """The ClientHello leaves on the bare socket; the server's flight is read once asyncio has adopted it."""
 
     async def main() -> None:
         with TlsServer() as server:
