@@ -15,6 +15,7 @@ from typing import Literal
 
 ContentCheck = Literal["parse", "armour", "none"]
 NonAtLine = Literal["ignore", "error"]
+DataAfterCr = Literal["lf-is-terminator", "lf-is-data"]
 OpenFailure = Literal["mipopen", "mipstat"]
 PeerClose = Literal["mipstat", "mipclose"]
 
@@ -67,6 +68,8 @@ class AtFacts:
     echo_data: bool  #: whether bytes typed after the ``>`` prompt are echoed
     prompt: str  #: the exact bytes of the data prompt
     non_at_line: NonAtLine  #: what a terminated line without the ``AT`` prefix gets
+    #: a prompting line ended with CR and the first byte after it is LF: the CR LF's LF (swallowed) or data
+    data_after_cr: DataAfterCr = "lf-is-terminator"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

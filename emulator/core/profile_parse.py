@@ -28,6 +28,7 @@ from .profile import (
     AtFacts,
     BootFacts,
     ContentCheck,
+    DataAfterCr,
     FileLimits,
     Identity,
     NetworkFacts,
@@ -52,6 +53,7 @@ SSL_VERSION_IDS: Final = frozenset({1, 2, 3, 4})
 CIPHER_IDS: Final = range(1, 11)
 CONTENT_CHECKS: Final = ("parse", "armour", "none")
 NON_AT_LINES: Final = ("ignore", "error")
+DATA_AFTER_CR: Final = ("lf-is-terminator", "lf-is-data")
 OPEN_FAILURES: Final = ("mipopen", "mipstat")
 PEER_CLOSES: Final = ("mipstat", "mipclose")
 
@@ -218,7 +220,7 @@ _TABLE_KEYS: Final[Mapping[str, frozenset[str]]] = {
     "identity": frozenset({"manufacturer", "model", "revision", "imei", "imsi", "iccid", "ati"}),
     "ssl": frozenset({"versions", "default_version", "default_ciphers", "optional_ciphers"}),
     "files": frozenset({"file_len_min", "file_len_max", "trust_files_max", "data_timeout_s", "content_check"}),
-    "at": frozenset({"line_max", "echo_default", "echo_data", "prompt", "non_at_line"}),
+    "at": frozenset({"line_max", "echo_default", "echo_data", "prompt", "non_at_line", "data_after_cr"}),
     "boot": frozenset({"urcs", "reboot_s"}),
     "network": frozenset(
         {"operator_numeric", "operator_name", "access_technology", "rssi", "ber", "registration", "apn", "local_ip"}
@@ -230,6 +232,9 @@ _TABLE_KEYS: Final[Mapping[str, frozenset[str]]] = {
         }
     ),
 }
+
+#: keys added after profiles were written: a table may leave them out (the field's default applies)
+_OPTIONAL_KEYS: Final[Mapping[str, frozenset[str]]] = {"at": frozenset({"data_after_cr"})}
 
 
 def _identity(t: Mapping[str, Any], p: str, w: str) -> Identity:
@@ -303,6 +308,9 @@ def _at(t: Mapping[str, Any], p: str, w: str) -> AtFacts:
         echo_data=_bool(t, "echo_data", p, w),
         prompt=_str(t, "prompt", p, w),
         non_at_line=cast(NonAtLine, _choice(t, "non_at_line", p, w, NON_AT_LINES)),
+        data_after_cr=cast(DataAfterCr, _choice(t, "data_after_cr", p, w, DATA_AFTER_CR))
+        if "data_after_cr" in t
+        else "lf-is-terminator",
     )
 
 
@@ -379,7 +387,7 @@ def _table(name: str, value: object, where: str) -> tuple[Any, str]:
     if not isinstance(value, Mapping):
         _fail(where, path, f"expected a table, got {_kind(value)}")
     keys = _TABLE_KEYS[name] | {"source"}
-    _check_keys(value, path, where, keys, keys)
+    _check_keys(value, path, where, keys, keys - _OPTIONAL_KEYS.get(name, frozenset()))
     source = _str(value, "source", path, where)
     if not source.strip():
         _fail(where, f"{path}.source", "must not be blank")
