@@ -15,7 +15,7 @@ import resource
 import common  # noqa: I001  (puts the repository on sys.path)
 from common import EchoPty, RawHost, median, now, percentile, record, report
 
-from emulator.testing.running import RunningModule
+from emulator.runtime.running import RunningModule
 
 ROUNDS = 3000
 MIX = [b"AT+GTSSLVER?", b"AT+GTSSLVER=4", b"AT+GTSSLMODE?", b"AT+GTSSLMODE=0", b"AT+GTSSLCIPHER?",

@@ -225,7 +225,7 @@ def process_cpu_seconds(pid: int) -> float:
 
 def serve_tls() -> None:
     """The TLS server process's body: print the port, serve until stdin closes, then print what was negotiated."""
-    from emulator.testing.tls_servers import TlsServer
+    from emulator.servers.tls_servers import TlsServer
 
     with TlsServer() as server:
         print(json.dumps({"port": server.port}), flush=True)
@@ -235,7 +235,7 @@ def serve_tls() -> None:
 
 
 class TlsServerProcess:
-    """A default :class:`~emulator.testing.tls_servers.TlsServer` (echo) in a process of its own.
+    """A default :class:`~emulator.servers.tls_servers.TlsServer` (echo) in a process of its own.
 
     Why a process: as a thread of the benchmark it competes for the GIL with
     the hosts, the direct client and an in-process emulator, and the figures

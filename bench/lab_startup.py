@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from emulator.core.tls_request import TlsRequest
 from emulator.lab.server import Lab
-from emulator.testing.pki import CERTS_DIR, cert_bytes
+from emulator.servers.pki import CERTS_DIR, cert_bytes
 from emulator.tls.legacy import BufferSocket, LegacyTlsClient
 
 

@@ -18,8 +18,8 @@ import binascii
 import common  # noqa: I001
 from common import HEX_URC, EchoPty, RawHost, now, record, report, wait_for
 
-from emulator.testing.running import RunningModule
-from emulator.testing.tls_servers import ServerSettings, TlsServer, pattern
+from emulator.runtime.running import RunningModule
+from emulator.servers.tls_servers import ServerSettings, TlsServer, pattern
 
 HOST = "bench.example.test"
 UP = 4 * 1024 * 1024

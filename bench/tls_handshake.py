@@ -27,7 +27,7 @@ import common  # noqa: I001
 from common import RawHost, TlsServerProcess, median, now, percentile, record, report
 
 from emulator.core.tls_request import TlsRequest
-from emulator.testing.running import RunningModule
+from emulator.runtime.running import RunningModule
 from emulator.tls.session import TlsClient
 
 HOST = "bench.example.test"

@@ -21,10 +21,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
 
+from . import __version__
 from .console import DTR_DROP_CHOICES, Console, ControlServer, DtrDrop, dtr_drop_action
 from .core.commands import COMMAND_TABLE
 from .core.errors import ProfileError
 from .core.profile import Profile
+from .data import MissingDataError
 from .profiles import DEFAULT_PROFILE, list_profiles, load_profile
 from .runtime.clocks import SystemClock
 from .runtime.driver import AsyncioScheduler
@@ -70,11 +72,12 @@ def _positive(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m emulator",
+        prog="nl668-emu",
         description="Emulate a Fibocom NL668/M910 module (SSL AT firmware) on a pseudo-terminal.",
     )
     parser.add_argument("--profile", default=DEFAULT_PROFILE, help=f"product variant (default {DEFAULT_PROFILE})")
     parser.add_argument("--pty", metavar="PATH", help="create a symlink to the device here (e.g. /tmp/ttyNL668)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--list-profiles", action="store_true", help="print the known profiles and exit")
     parser.add_argument(
         "--list-commands", action="store_true", help="print the firmware's command table as Markdown and exit"
@@ -152,8 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.list_profiles:
-        for name in list_profiles():
-            print(name)
+        try:
+            names = list_profiles()
+        except ProfileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print("\n".join(names))
         return 0
     if args.list_commands:
         print(COMMAND_TABLE.render_markdown(), end="")
@@ -166,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     initial_clock = args.clock or datetime.now(timezone.utc)
     try:
         return asyncio.run(_serve(profile, initial_clock, args, Resolver(args.resolve)))
+    except MissingDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """Finding and reading profile files: the edge around :mod:`emulator.core.profile_parse`.
 
 Profiles are searched, in order, in each directory of ``$NL668_PROFILES``
-(``os.pathsep``-separated) and then in the repository's ``profiles/``; the
+(``os.pathsep``-separated) and then in the shipped profiles (the repository's
+``profiles/``, installed as :mod:`emulator.data.profiles`); the
 first directory holding a name wins, so a user directory can shadow a shipped
 profile. Names match file stems case-insensitively (``nl668_am_00`` finds
 ``NL668_AM_00.toml``). A variant's ``based_on = "<FAMILY>"`` is looked up in
@@ -25,6 +26,7 @@ from typing import Any
 from .core.errors import ProfileError
 from .core.profile import Profile
 from .core.profile_parse import parse_profile
+from .data import PROFILES_PACKAGE, MissingDataError, data_dir
 
 #: what ``make run`` and the CLI use when no profile is named
 DEFAULT_PROFILE = "NL668_AM_00"
@@ -32,21 +34,38 @@ DEFAULT_PROFILE = "NL668_AM_00"
 PROFILES_ENV = "NL668_PROFILES"
 FAMILIES_DIR = "families"
 
-_REPO_PROFILES = Path(__file__).resolve().parent.parent / "profiles"
+def shipped_profiles_dir() -> Path | None:
+    """The profiles installed with the package, or None when the install lacks them (then only
+    ``$NL668_PROFILES`` is searched, and finding nothing is an error the caller reports)."""
+    try:
+        return data_dir(PROFILES_PACKAGE)
+    except MissingDataError:
+        return None
 
 
 def profile_search_path() -> list[Path]:
     """Directories searched for profile names, first match wins."""
     extra = os.environ.get(PROFILES_ENV, "")
-    return [*(Path(d) for d in extra.split(os.pathsep) if d), _REPO_PROFILES]
+    shipped = shipped_profiles_dir()
+    return [*(Path(d) for d in extra.split(os.pathsep) if d), *([shipped] if shipped else [])]
 
 
 def list_profiles() -> list[str]:
-    """Variant names that :func:`load_profile` accepts, sorted; family files are not profiles."""
+    """Variant names that :func:`load_profile` accepts, sorted; family files are not profiles.
+
+    Raises:
+        ProfileError: no profile at all on the search path (a broken install or a wrong
+            ``$NL668_PROFILES`` with the shipped ones missing): never an empty list.
+    """
     names: dict[str, str] = {}
-    for directory in profile_search_path():
+    search = profile_search_path()
+    for directory in search:
         for path in _toml_files(directory):
             names.setdefault(path.stem.casefold(), path.stem)
+    if not names:
+        searched = os.pathsep.join(map(str, search)) or "nothing: no shipped profiles and $NL668_PROFILES unset"
+        raise ProfileError("profiles", "$", f"no profile found (searched {searched}); reinstall nl668-emulator "
+                           f"or point ${PROFILES_ENV} at a directory of profile files")
     return sorted(names.values())
 
 
@@ -72,7 +91,10 @@ def load_profile(name_or_path: str | Path) -> Profile:
         name = str(name_or_path)
         found = _find(name, search)
         if found is None:
-            known = ", ".join(list_profiles()) or "none"
+            try:
+                known = ", ".join(list_profiles())
+            except ProfileError:
+                known = "none"
             searched = os.pathsep.join(map(str, search))
             raise ProfileError(name, "$", f"no such profile; known profiles: {known} (searched {searched})")
         path = found

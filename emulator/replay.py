@@ -40,7 +40,7 @@ from pathlib import Path
 from .core.errors import ProfileError
 from .core.profile import Profile
 from .profiles import DEFAULT_PROFILE, load_profile
-from .testing.harness import InMemoryModule
+from .runtime.in_memory import InMemoryModule
 
 _REDACTED = b"<redacted "
 

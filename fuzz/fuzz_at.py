@@ -25,7 +25,7 @@ with atheris.instrument_imports(include=["emulator"]):
     from emulator.core.at_reader import AtReader
     from emulator.core.at_syntax import AtSyntaxError, parse_line
     from emulator.profiles import load_profile
-    from emulator.testing.harness import InMemoryModule
+    from emulator.runtime.in_memory import InMemoryModule
 
 from tests.robustness.model import PAST_DATA_TIMEOUT, Edge, at_spelling, check_state  # noqa: E402
 

@@ -15,7 +15,7 @@ settings.register_profile("ci", derandomize=True, database=None)
 settings.register_profile("explore")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "explore"))
 
-from emulator.testing.harness import InMemoryModule
+from emulator.runtime.in_memory import InMemoryModule
 
 # The three variants the manual's sessions are replayed on (issue: "at least").
 MANUAL_PROFILES = ["NL668_AM_00", "NL668_EU_00", "M910"]

@@ -24,8 +24,9 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from .. import __version__
+from ..data import MissingDataError
 from .scenarios import HOST, SCENARIOS, VARIANTS, Outcome, Scenario, by_name
-from .server import Lab
 
 __all__ = ["main", "markdown", "table"]
 
@@ -69,9 +70,18 @@ def markdown(scenarios: Sequence[Scenario] = SCENARIOS) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _pki_problem(exc: BaseException) -> str:
+    """One line: which file, what went wrong, what to do."""
+    if isinstance(exc, OSError) and exc.filename:
+        return (f"cannot read the test PKI file {exc.filename} ({exc.strerror}); reinstall nl668-emulator, "
+                "or in a checkout run `make certs`")
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nl668-lab", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", action="append", metavar="NAME", help="run only this scenario (repeatable)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--json", action="store_true", help="print the running endpoints as JSON, then serve")
     args = parser.parse_args(argv)
@@ -83,10 +93,19 @@ def main(argv: list[str] | None = None) -> int:
         print(table(chosen))
         return 0
 
+    try:
+        # the servers read the test PKI (shipped with the package): a missing or unreadable file is
+        # one line naming it, never a traceback
+        from .server import Lab
+
+        lab = Lab(s.name for s in chosen).start()
+    except (MissingDataError, OSError) as exc:
+        print(f"nl668-lab: error: {_pki_problem(exc)}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with Lab(s.name for s in chosen) as lab:
+    try:
         if args.json:
             print(json.dumps([e.as_json() for e in lab.endpoints]), flush=True)
         else:
@@ -94,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nmodule side: --resolve {HOST}:PORT=127.0.0.1:PORT, TRUSTFILE certs/root-ca.pem; "
                   "Ctrl-C stops the lab", flush=True)
         stop.wait()
+    finally:
+        lab.stop()
     return 0
 
 

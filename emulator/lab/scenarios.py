@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from emulator.testing.tls_servers import ServerSettings
+from emulator.servers.tls_servers import ServerSettings
 
 __all__ = [
     "ALERTS",

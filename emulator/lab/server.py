@@ -1,12 +1,12 @@
 """The lab's endpoints: one local server per scenario, all on 127.0.0.1, in-process.
 
 Why these server kinds: most scenarios are a configuration of the test
-suite's stdlib-``ssl`` :class:`~emulator.testing.tls_servers.TlsServer` (the
+suite's stdlib-``ssl`` :class:`~emulator.servers.tls_servers.TlsServer` (the
 system's OpenSSL 3.0, an independent build from the module's engine). What no
 OpenSSL here can serve (SSL 3.0, 3DES, a 512-bit DH group) runs on a
 tlslite-ng server; what is not TLS at all (alerts as the first answer, resets,
 garbage, silence) is a raw TCP endpoint. Every server runs on the test
-servers' shared asyncio loop (:func:`~emulator.testing.tls_servers.server_loop`).
+servers' shared asyncio loop (:func:`~emulator.servers.tls_servers.server_loop`).
 
 Use::
 
@@ -26,8 +26,8 @@ from typing import Any
 from tlslite.api import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
 from tlslite.errors import TLSError
 
-from emulator.testing.pki import CERTS_DIR
-from emulator.testing.tls_servers import (
+from emulator.servers.pki import pki_path
+from emulator.servers.tls_servers import (
     ServerSettings,
     StallServer,
     TlsServer,
@@ -151,9 +151,9 @@ class LiteServer(_StreamServer):
 
     def _prepare(self) -> None:
         chain = X509CertChain()
-        chain.parsePemList((CERTS_DIR / "server-chain.pem").read_text())
+        chain.parsePemList(pki_path("server-chain.pem").read_text())
         self._chain = chain
-        self._key = parsePEMKey((CERTS_DIR / "server.key").read_text(), private=True)
+        self._key = parsePEMKey(pki_path("server.key").read_text(), private=True)
 
     def settings(self) -> HandshakeSettings:
         spec = self.spec

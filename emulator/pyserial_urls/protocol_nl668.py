@@ -2,7 +2,7 @@
 
 Why: a host's test suite on Windows, or in a container without ``/dev/pts``,
 still gets the whole engine: no PTY, no socket. The port object hosts a
-:class:`~emulator.testing.running.RunningModule` with an in-process line (an
+:class:`~emulator.runtime.running.RunningModule` with an in-process line (an
 asyncio loop thread runs the module, its timers and its sockets); ``read`` and
 ``write`` go through thread-safe buffers with pyserial's timeout semantics
 (``timeout=None`` blocks, ``0`` returns what is there, ``t`` waits up to ``t``
@@ -10,7 +10,7 @@ seconds for ``size`` bytes).
 
 Query parameters: ``clock`` (the module clock at power-on, naive = UTC),
 ``resolve`` (repeatable, as ``--resolve``), ``trace`` (a ``--trace`` file), ``attach=ID`` (a port on a
-module already running in this process: :func:`attachable_url`), ``strict=1`` (handler bugs raise
+module already running in this process: :attr:`RunningModule.url` of a ``front_end="memory"`` module), ``strict=1`` (handler bugs raise
 on close instead of answering ``ERROR``). The module powers on when the port
 opens and is gone when it closes; as on a PTY, opening discards what the
 module said before (its power-on URCs).
@@ -18,7 +18,6 @@ module said before (its power-on URCs).
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -26,28 +25,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
 if TYPE_CHECKING:
-    from ..testing.running import RunningModule
+    from ..runtime.running import RunningModule
     from ..transports.memory import MemoryLine
 
 SCHEME = "nl668"
-
-#: in-process modules a URL may attach to (``?attach=ID``), e.g. the pytest plugin's, until they close
-_ATTACHABLE: dict[str, RunningModule] = {}
-_KEYS = itertools.count(1)
-
-
-def attachable_url(running: RunningModule) -> str:
-    """A URL that opens a port on ``running`` (an in-process module) instead of powering on a new one."""
-    key = str(next(_KEYS))
-    _ATTACHABLE[key] = running
-    return f"{SCHEME}://{running.profile.name}?attach={key}"
-
-
-def forget(running: RunningModule) -> None:
-    """``running`` is closing: its URL no longer opens."""
-    for key in [k for k, v in _ATTACHABLE.items() if v is running]:
-        del _ATTACHABLE[key]
-
 
 def parse_url(url: str) -> dict[str, Any]:
     """The profile and options of an ``nl668://`` URL (raises :class:`SerialException` if malformed)."""
@@ -86,20 +67,11 @@ class Serial(SerialBase):  # type: ignore[misc]  # pyserial ships no type hints
     _line: MemoryLine | None = None
     _owns_module = False
 
-    @classmethod
-    def attached(cls, running: RunningModule, *, timeout: float | None = None) -> Serial:
-        """A port on an already running in-process module (which the caller keeps and closes)."""
-        port = cls(None, timeout=timeout)
-        port._running, port._line, port._owns_module = running, running.line, False
-        port.is_open = True
-        port._line.discard()
-        return port
-
     def open(self) -> None:
         """Power a module on behind this port (see the module docstring for the URL)."""
         from ..core.errors import ProfileError
         from ..profiles import DEFAULT_PROFILE
-        from ..testing.running import RunningModule
+        from ..runtime.running import RunningModule, attached_module
 
         if self._port is None:
             raise SerialException("Port must be configured before it can be used.")
@@ -107,7 +79,7 @@ class Serial(SerialBase):  # type: ignore[misc]  # pyserial ships no type hints
             raise SerialException("Port is already open.")
         options = parse_url(self.portstr)
         if options["attach"] is not None:
-            running = _ATTACHABLE.get(options["attach"])
+            running = attached_module(options["attach"])
             if running is None:
                 raise SerialException(f"{self.portstr}: no such in-process module (closed?)")
             self._running, self._line, self._owns_module = running, running.line, False

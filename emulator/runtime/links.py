@@ -35,7 +35,7 @@ Guarantees the core can build on (``PeerLinks`` keeps them, the tests check them
 Errors. Network and TLS failures become events (``why`` is for logs and
 traces, never the host). A bug in this file or in the core's
 ``receive_event`` is contained: it is logged, reported to the loop's
-exception handler (so :class:`~emulator.testing.running.RunningModule` re-raises it
+exception handler (so :class:`~emulator.runtime.running.RunningModule` re-raises it
 at close), and the link concerned fails with an event, so the module never
 waits forever. Logs at INFO say what happened to each link (address, TLS
 version and suite, alerts, verify errors); payload is never logged, DEBUG

@@ -1,6 +1,6 @@
 """One module wired to its edge: transport, driver, sockets; shared by every front end.
 
-Why one builder: the CLI, :class:`~emulator.testing.running.RunningModule`,
+Why one builder: the CLI, :class:`~emulator.runtime.running.RunningModule`,
 the ``nl668://`` URL handler and the pytest plugin must all serve the *same*
 engine, so the wiring (driver <- transport, links -> driver, back-pressure
 transport -> links) is written once. A front end is anything with

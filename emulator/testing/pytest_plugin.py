@@ -8,12 +8,15 @@ Fixtures:
 
 * ``nl668_module``: a :class:`Nl668Target`: ``url`` (what ``serial.serial_for_url``
   opens; in-process, an ``nl668://...?attach=`` URL of this very module), ``profile``, and for an emulated module ``running`` (the
-  :class:`~emulator.testing.running.RunningModule`) and ``console`` (the
+  :class:`~emulator.runtime.running.RunningModule`) and ``console`` (the
   control API); both are ``None`` on real hardware, so a test that needs them
   should ``pytest.skip`` there.
 * ``nl668_serial``: an open pyserial port on that module (115200 baud, 5 s timeout).
 * ``nl668_lab``: TLS/TCP/UDP endpoints on 127.0.0.1 (``{"tls_echo": (host, port), ...}``),
-  from :mod:`emulator.testing.tls_servers` until the lab (``emulator.lab``) takes over.
+  from :mod:`emulator.servers.tls_servers`; their certificates are for ``www.example.test``.
+* ``nl668_field_lab``: the field-failure lab (``nl668-lab``'s endpoints: ``"expired"``, ``"wrong-host"``,
+  ``"alert-49"``...) as ``{scenario: (host, port)}``, for host code's failure paths.
+* ``nl668_trust_pem``: the test PKI's root CA (PEM bytes), the TRUSTFILE that verifies both labs' servers.
 
 Options: ``--nl668-profile NAME`` (default NL668_AM_00; the marker
 ``@pytest.mark.nl668(profile="M910", resolve=[...])`` wins per test),
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
     import serial
 
     from ..console import Console
-    from .running import RunningModule
+    from ..runtime.running import RunningModule
 
 FRONT_ENDS = ("memory", "pty", "tcp", "rfc2217")
 
@@ -99,7 +102,7 @@ def nl668_module(request: pytest.FixtureRequest) -> Iterator[Nl668Target]:
     if real:
         yield Nl668Target(url=real, profile=profile)
         return
-    from .running import RunningModule
+    from ..runtime.running import RunningModule
 
     running = RunningModule(
         profile,
@@ -126,7 +129,7 @@ def nl668_serial(nl668_module: Nl668Target) -> Iterator[serial.Serial]:
 @pytest.fixture
 def nl668_lab() -> Iterator[dict[str, tuple[str, int]]]:
     """Local peers for the module's sockets: ``tls_echo``, ``tcp_echo``, ``udp_echo`` -> (host, port)."""
-    from .tls_servers import TcpServer, TlsServer, UdpEchoServer
+    from ..servers.tls_servers import TcpServer, TlsServer, UdpEchoServer
 
     servers: dict[str, Any] = {"tls_echo": TlsServer(), "tcp_echo": TcpServer(), "udp_echo": UdpEchoServer()}
     started: list[Any] = []
@@ -138,3 +141,20 @@ def nl668_lab() -> Iterator[dict[str, tuple[str, int]]]:
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def nl668_field_lab() -> Iterator[dict[str, tuple[str, int]]]:
+    """Every scenario of the field-failure lab on 127.0.0.1: ``{scenario name: (host, port)}``."""
+    from ..lab.server import Lab
+
+    with Lab() as lab:
+        yield {e.scenario.name: (e.host, e.port) for e in lab.endpoints}
+
+
+@pytest.fixture
+def nl668_trust_pem() -> bytes:
+    """The root CA that verifies the labs' servers, for ``AT+GTSSLFILE="TRUSTFILE",<len>``."""
+    from ..servers.pki import cert_bytes
+
+    return cert_bytes("root-ca.pem")

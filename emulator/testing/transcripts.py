@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .pki import cert_bytes
+from ..servers.pki import cert_bytes
 
 CRLF = "\r\n"
 _FINAL = re.compile(r"^(OK|ERROR|\+CME ERROR: .*)$")

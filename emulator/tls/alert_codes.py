@@ -8,10 +8,15 @@ Theory of operation: a failed handshake leaves three traces, all collected by
 * the X509 errors (``X509_V_ERR_*``) the verify callback saw;
 * whether verification was on, and how many TRUSTFILEs were loaded.
 
-:func:`gtsslerr_for` turns them into one code. The manual's list 10-100 is the
-TLS alert registry (RFC 5246 §7.2), so an alert maps to itself; the vendor
-codes 150-155 come from the override table :data:`OVERRIDES`. Everything is
-data plus one pure function, so the mapping is tested without OpenSSL.
+:func:`classify_failure` turns them into what happened: a
+:class:`~emulator.core.codes.FailureClass` (verify, time, alert, internal)
+and the NL668 code. The manual's list 10-100 is the TLS alert registry
+(RFC 5246 §7.2), so an alert maps to itself; the vendor codes 150-155 come
+from the override table :data:`OVERRIDES`. Everything is data plus one pure
+function, so the mapping is tested without OpenSSL. The engine stops there:
+which number the host sees is the profile's business (its ``[gtsslerr]``
+table, applied by the core when it writes ``+GTSSLERR``), so an L610 profile
+reports its own negative codes from the same classification.
 
 The exceptions that carry such a code to the runtime live here too (design
 rule 6: an exception carries the code it puts on the wire).
@@ -23,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import Enum
 
-from emulator.core.codes import GtsslErr
+from emulator.core.codes import FailureClass, GtsslErr, failure_class_of
 from emulator.core.errors import EmulatorError
 
 __all__ = [
@@ -32,9 +37,11 @@ __all__ = [
     "OVERRIDES",
     "Source",
     "TlsFailure",
+    "TIME_ERRORS",
     "TlsPeerClosed",
     "X509_V_ERR_HOSTNAME_MISMATCH",
     "X509_V_ERR_IP_ADDRESS_MISMATCH",
+    "classify_failure",
     "gtsslerr_for",
 ]
 
@@ -46,6 +53,9 @@ X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT = 18
 X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
 X509_V_ERR_HOSTNAME_MISMATCH = 62
 X509_V_ERR_IP_ADDRESS_MISMATCH = 64
+
+#: X509 errors that a right module clock (``+CCLK``) would cure: the "time" failure class.
+TIME_ERRORS: frozenset[int] = frozenset({X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CERT_HAS_EXPIRED})
 
 # TLS alert descriptions (RFC 5246 §7.2, RFC 6066 §3).
 ALERT_HANDSHAKE_FAILURE = 40
@@ -78,15 +88,19 @@ OVERRIDES: dict[tuple[Source, int], GtsslErr] = {
 }
 
 
-def gtsslerr_for(
+def classify_failure(
     *,
     sent: int | None,
     received: int | None,
     verify_errors: Sequence[int],
     verify: bool,
     trust_files: int,
-) -> int:
-    """Return the ``+GTSSLERR`` code of a failed TLS connection.
+) -> tuple[FailureClass, int]:
+    """Classify a failed TLS connection: what happened, and the NL668 ``+GTSSLERR`` code.
+
+    The class is what a profile's ``[gtsslerr]`` table maps (an L610 reports
+    -11 for ``verify`` and ``time``); the code is the NL668's (manual §1.3.4),
+    which is what the default table reports.
 
     Args:
         sent: description of the first fatal alert we sent, or None.
@@ -96,40 +110,68 @@ def gtsslerr_for(
         trust_files: how many TRUSTFILEs were loaded.
 
     Returns:
-        A code of the manual's list (§1.3.4), never 0.
+        ``(class, code)``; the code is one of the manual's list, never 0.
     """
     failed_x509 = [errno for errno in verify_errors if errno != X509_V_OK]
+    # With verification off no callback runs, so X509 errors mean verification refused the server.
+    # "time" only when the clock is the whole story: an expired leaf from an unknown CA stays "verify".
+    verdict = FailureClass.TIME if failed_x509 and set(failed_x509) <= TIME_ERRORS else FailureClass.VERIFY
     for errno in failed_x509:
         if (Source.X509, errno) in OVERRIDES:
-            return int(OVERRIDES[(Source.X509, errno)])
+            return verdict, int(OVERRIDES[(Source.X509, errno)])
     if verify and trust_files == 0 and failed_x509:
         # Manual §2.6 example 2: no TRUSTFILE loaded gives 42. OpenSSL itself
         # sends 48 (issuer unknown, X509 error 20); the manual wins.
-        return int(GtsslErr.BAD_CERTIFICATE)
+        return FailureClass.VERIFY, int(GtsslErr.BAD_CERTIFICATE)
     # When we sent a fatal alert we stopped reading: the server's later alerts
     # are not ours to report. So the sent alert wins over a received one.
     source, alert = (Source.SENT, sent) if sent is not None else (Source.RECEIVED, received)
     if alert is None:
         # OpenSSL failed without any alert (e.g. "no ciphers available" before
         # the ClientHello): the module's own fault, internal_error.
-        return int(GtsslErr.INTERNAL_ERROR)
+        return FailureClass.INTERNAL, int(GtsslErr.INTERNAL_ERROR)
+    # The alert we sent because verification refused the chain is a verification failure.
+    kind = verdict if verify and failed_x509 and source is Source.SENT else FailureClass.ALERT
     if (source, alert) in OVERRIDES:
-        return int(OVERRIDES[(source, alert)])
-    return alert if alert in MANUAL_ALERTS else int(GtsslErr.HANDSHAKE_FAILURE)
+        return kind, int(OVERRIDES[(source, alert)])
+    return kind, alert if alert in MANUAL_ALERTS else int(GtsslErr.HANDSHAKE_FAILURE)
+
+
+def gtsslerr_for(
+    *,
+    sent: int | None,
+    received: int | None,
+    verify_errors: Sequence[int],
+    verify: bool,
+    trust_files: int,
+) -> int:
+    """Return the NL668 ``+GTSSLERR`` code of a failed TLS connection (:func:`classify_failure` without the class).
+
+    Returns:
+        A code of the manual's list (§1.3.4), never 0.
+    """
+    return classify_failure(
+        sent=sent, received=received, verify_errors=verify_errors, verify=verify, trust_files=trust_files
+    )[1]
 
 
 class TlsFailure(EmulatorError):
     """A handshake or connection failed.
 
     Args:
-        gtsslerr: the ``+GTSSLERR`` code (manual §1.3.4).
+        gtsslerr: the NL668 ``+GTSSLERR`` code (manual §1.3.4).
         why: human detail for logs (never key or certificate material).
+        failure: what kind of failure it was; by default what the code
+            alone implies (:func:`~emulator.core.codes.failure_class_of`:
+            152 is a file, 80 internal, the rest alerts), which is right for
+            every failure raised before a handshake starts.
     """
 
-    def __init__(self, gtsslerr: int, why: str) -> None:
+    def __init__(self, gtsslerr: int, why: str, *, failure: FailureClass | None = None) -> None:
         super().__init__(f"GTSSLERR {gtsslerr}: {why}")
         self.gtsslerr = gtsslerr
         self.why = why
+        self.failure = failure if failure is not None else failure_class_of(gtsslerr)
 
 
 class TlsPeerClosed(EmulatorError):

@@ -101,6 +101,12 @@ CIPHER_NAMES: dict[int, str | None] = {
     CipherId.DHE_RSA_WITH_AES_256_CBC_SHA256: "DHE-RSA-AES256-SHA256",
 }
 
+#: The ids only the legacy engine (tls.legacy, tlslite-ng) can offer: the 3DES suites named None above.
+#: Defined here, beside the table that says OpenSSL lacks them, so that tls.engine (which imports
+#: tls.legacy only when one is offered: importing tlslite-ng costs ~130 ms of start-up that
+#: OpenSSL-only variants need not pay) and tls.legacy both read it without importing each other.
+LEGACY_CIPHER_IDS = frozenset(cid for cid, name in CIPHER_NAMES.items() if name is None)
+
 #: ``+GTSSLVER`` -> the OpenSSL security level appended to the cipher string
 #: (``@SECLEVEL=n``); None keeps OpenSSL's default (2 in 4.0.3). Lowered only
 #: as far as the version needs. Measured with OpenSSL 4.0.3, RSA-2048 server

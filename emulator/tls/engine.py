@@ -18,14 +18,11 @@ from __future__ import annotations
 
 from typing import cast
 
-from emulator.core.codes import CipherId, SslVersion
+from emulator.core.codes import SslVersion
 from emulator.core.tls_request import TlsRequest
 
+from .context_factory import LEGACY_CIPHER_IDS
 from .session import TlsClient
-
-#: the 3DES ids this OpenSSL lacks (manual §1.5.4); tls.legacy is imported only when one is offered,
-#: since importing tlslite-ng costs ~130 ms of start-up that OpenSSL-only variants need not pay
-LEGACY_CIPHER_IDS = frozenset({CipherId.DHE_RSA_WITH_3DES_EDE_CBC_SHA, CipherId.RSA_WITH_3DES_EDE_CBC_SHA})
 
 __all__ = ["make_tls_client", "needs_legacy"]
 

@@ -60,7 +60,7 @@ from emulator.core.codes import CipherId, GtsslErr, SslVersion
 from emulator.core.tls_request import TlsRequest
 
 from .alert_codes import TlsFailure, TlsPeerClosed, gtsslerr_for
-from .context_factory import is_ip_literal, set_module_time
+from .context_factory import LEGACY_CIPHER_IDS, is_ip_literal, set_module_time
 
 __all__ = [
     "IANA_SUITES",
@@ -77,9 +77,6 @@ logger = logging.getLogger(__name__)
 TLSLITE_VERSION = "0.8.2"
 if tlslite.__version__ != TLSLITE_VERSION:  # pragma: no cover - a pin drift must be loud
     raise ImportError(f"emulator.tls.legacy needs tlslite-ng {TLSLITE_VERSION}, found {tlslite.__version__}")
-
-#: The ids only this engine can offer (tls-engine.md §4: no 3DES in either OpenSSL).
-from .engine import LEGACY_CIPHER_IDS  # noqa: E402  (one definition; engine.py imports this module lazily)
 
 #: ``+GTSSLCIPHER`` id -> IANA suite number (manual §1.5.4; tls-engine.md §4.3).
 IANA_SUITES: dict[int, int] = {

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from emulator.testing.harness import InMemoryModule
+from emulator.runtime.in_memory import InMemoryModule
 
 OK = b"\r\nOK\r\n"
 ERROR = b"\r\nERROR\r\n"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from emulator.core.codes import FileType
-from emulator.testing.harness import InMemoryModule
-from emulator.testing.pki import cert_bytes
+from emulator.runtime.in_memory import InMemoryModule
+from emulator.servers.pki import cert_bytes
 
 OK = b"\r\nOK\r\n"
 ERROR = b"\r\nERROR\r\n"

@@ -9,8 +9,8 @@ import pytest
 from emulator.core.actions import CloseLink, OpenLink, PauseReading, Protocol, ResolveName, SendToPeer
 from emulator.core.events import LinkClosed, LinkOpened, LinkOpenFailed, NameResolved, PeerClosed, PeerDataReceived
 from emulator.profiles import load_profile
-from emulator.testing.harness import InMemoryModule
-from emulator.testing.pki import cert_bytes
+from emulator.runtime.in_memory import InMemoryModule
+from emulator.servers.pki import cert_bytes
 
 OK = b"\r\nOK\r\n"
 ERROR = b"\r\nERROR\r\n"

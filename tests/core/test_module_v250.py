@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.testing.harness import InMemoryModule
+from emulator.runtime.in_memory import InMemoryModule
 from tests.conftest import chunkings
 
 

@@ -16,9 +16,9 @@ import serial
 
 import emulator  # noqa: F401 - registers nl668://
 from emulator.console import Console
-from emulator.testing.at_client import AtClient
-from emulator.testing.pki import cert_bytes
-from emulator.testing.tls_servers import TcpServer, TlsServer
+from emulator.at_client import AtClient
+from emulator.servers.pki import cert_bytes
+from emulator.servers.tls_servers import TcpServer, TlsServer
 
 HOST = "peer.example.test"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from emulator.core.events import ClockSet, NetworkChanged, PdpDropped, PowerCycleRequested, UrcInjected
-from emulator.testing.harness import InMemoryModule
+from emulator.runtime.in_memory import InMemoryModule
 
 
 def fresh() -> InMemoryModule:

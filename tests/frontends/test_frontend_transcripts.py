@@ -19,7 +19,7 @@ import serial
 import emulator  # noqa: F401 - registers nl668://
 from emulator.core.profile import Profile
 from emulator.profiles import load_profile
-from emulator.testing.running import RunningModule
+from emulator.runtime.running import RunningModule
 from emulator.testing.transcripts import Step, replay
 from emulator.transports.memory import MemoryLine
 from tests.transcripts.test_manual_transcripts import TRANSCRIPTS, load

@@ -9,7 +9,7 @@ import pytest
 import serial
 
 from emulator.console import ControlServer
-from emulator.testing.running import RunningModule
+from emulator.runtime.running import RunningModule
 from emulator.transports.tcp import TcpTransport, parse_endpoint
 
 #: pyserial 3.5's rfc2217 client names and starts its reader thread with deprecated calls

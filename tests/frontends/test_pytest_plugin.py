@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.testing.running import RunningModule
+from emulator.runtime.running import RunningModule
 
 pytest_plugins = ["pytester"]
 
@@ -13,7 +13,7 @@ import socket
 
 import pytest
 
-from emulator.testing.at_client import AtClient
+from emulator.at_client import AtClient
 
 
 def test_talks_at(nl668_serial):

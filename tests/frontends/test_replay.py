@@ -12,8 +12,8 @@ import serial
 
 import emulator  # noqa: F401 - registers nl668://
 from emulator.replay import main, replay_file
-from emulator.testing.at_client import AtClient
-from emulator.testing.pki import cert_bytes
+from emulator.at_client import AtClient
+from emulator.servers.pki import cert_bytes
 from emulator.trace import read_trace
 
 

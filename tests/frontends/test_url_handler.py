@@ -9,7 +9,7 @@ import serial
 
 import emulator  # noqa: F401 - registers nl668://
 from emulator.pyserial_urls.protocol_nl668 import parse_url
-from emulator.testing.running import RunningModule
+from emulator.runtime.running import RunningModule
 
 
 def test_import_emulator_registers_the_scheme() -> None:

@@ -11,7 +11,7 @@ import pytest
 import serial
 
 from emulator.profiles import load_profile
-from emulator.testing.running import RunningModule
+from emulator.runtime.running import RunningModule
 
 pytestmark = pytest.mark.integration
 

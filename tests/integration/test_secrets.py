@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from emulator.testing.pki import cert_bytes
+from emulator.servers.pki import cert_bytes
 from emulator.trace import read_trace
 from tests.integration.test_cli import serving, stop
 

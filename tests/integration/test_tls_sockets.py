@@ -16,10 +16,10 @@ import pytest
 
 from emulator.core.profile import Profile
 from emulator.profiles import load_profile
-from emulator.testing.at_client import AtClient, AtError
-from emulator.testing.pki import cert_bytes
-from emulator.testing.running import RunningModule
-from emulator.testing.tls_servers import ServerSettings, StallServer, TcpServer, TlsServer, UdpEchoServer, pattern
+from emulator.at_client import AtClient, AtError
+from emulator.servers.pki import cert_bytes
+from emulator.runtime.running import RunningModule
+from emulator.servers.tls_servers import ServerSettings, StallServer, TcpServer, TlsServer, UdpEchoServer, pattern
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ import pytest
 
 from emulator.lab.scenarios import DRIP_TEXT, HOST, VARIANTS
 from emulator.lab.server import Lab
-from emulator.testing.at_client import AtClient
-from emulator.testing.running import RunningModule
-from emulator.testing.tls_servers import pattern
+from emulator.at_client import AtClient
+from emulator.runtime.running import RunningModule
+from emulator.servers.tls_servers import pattern
 
 pytestmark = pytest.mark.integration
 

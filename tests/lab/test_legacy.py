@@ -15,9 +15,9 @@ import pytest
 from emulator.core.tls_request import TlsRequest
 from emulator.lab.scenarios import HOST
 from emulator.lab.server import Lab, LiteServer
-from emulator.testing.at_client import AtClient, AtError
-from emulator.testing.pki import cert_bytes
-from emulator.testing.running import RunningModule
+from emulator.at_client import AtClient, AtError
+from emulator.servers.pki import cert_bytes
+from emulator.runtime.running import RunningModule
 from emulator.tls.engine import make_tls_client, needs_legacy
 from emulator.tls.legacy import IANA_SUITES, LegacyTlsClient
 from emulator.tls.session import TlsClient, TlsFailure

@@ -17,9 +17,9 @@ from emulator.core.codes import GtsslErr
 from emulator.lab.scenarios import ALERTS, HOST, SCENARIOS, VARIANTS, Outcome, Scenario
 from emulator.lab.server import Lab
 from emulator.profiles import load_profile
-from emulator.testing.at_client import AtClient, AtError
-from emulator.testing.pki import cert_bytes
-from emulator.testing.running import RunningModule
+from emulator.at_client import AtClient, AtError
+from emulator.servers.pki import cert_bytes
+from emulator.runtime.running import RunningModule
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ import pytest
 from emulator.lab.cli import main
 from emulator.lab.scenarios import HOST, SCENARIOS
 from emulator.lab.server import Lab
-from emulator.testing.at_client import AtClient
-from emulator.testing.pki import cert_bytes
-from emulator.testing.running import RunningModule
+from emulator.at_client import AtClient
+from emulator.servers.pki import cert_bytes
+from emulator.runtime.running import RunningModule
 from emulator.trace import read_trace
 
 pytestmark = pytest.mark.integration

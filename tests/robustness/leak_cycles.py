@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from emulator.testing.at_client import AtClient
-from emulator.testing.running import RunningModule
-from emulator.testing.tls_servers import TcpServer, TlsServer
+from emulator.at_client import AtClient
+from emulator.runtime.running import RunningModule
+from emulator.servers.tls_servers import TcpServer, TlsServer
 
 HOST = "leak.test"
 

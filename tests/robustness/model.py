@@ -4,7 +4,7 @@ and the exact count of final result codes in a stretch of output.
 Why a shared module: the hypothesis tests, the stateful machine and ``fuzz/fuzz_at.py`` must assert
 the *same* invariants, or a crash the fuzzer finds could pass the tests (and the other way round).
 Nothing here fakes the module: the edge answers the core's own actions with the core's own events,
-as :class:`~emulator.testing.harness.RecordedLinks` is meant to be used.
+as :class:`~emulator.runtime.in_memory.RecordedLinks` is meant to be used.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from emulator.core.codes import FileType
 from emulator.core.events import Event, LinkClosed, LinkOpened, LinkOpenFailed, NameResolved
 from emulator.core.links import LinkState
 from emulator.core.module import Module
-from emulator.testing.harness import InMemoryModule
+from emulator.runtime.in_memory import InMemoryModule
 
 #: longer than any timer of the core except a socket's open timer: a data entry (12 s) is over after it
 PAST_DATA_TIMEOUT = 12.5

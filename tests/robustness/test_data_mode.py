@@ -13,8 +13,8 @@ import pytest
 from emulator.core.actions import SendToPeer
 from emulator.core.events import LinkOpened, PeerClosed
 from emulator.profiles import load_profile
-from emulator.testing.harness import InMemoryModule
-from emulator.testing.pki import cert_bytes
+from emulator.runtime.in_memory import InMemoryModule
+from emulator.servers.pki import cert_bytes
 from tests.conftest import chunkings
 from tests.robustness.model import check_state
 

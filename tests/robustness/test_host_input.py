@@ -34,8 +34,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from emulator.core.at_syntax import AtSyntaxError, Form, parse_line, split_prefix
-from emulator.testing.harness import InMemoryModule
-from emulator.testing.pki import cert_bytes
+from emulator.runtime.in_memory import InMemoryModule
+from emulator.servers.pki import cert_bytes
 from tests.robustness.model import PAST_DATA_TIMEOUT, Edge, at_spelling, check_state, count_finals
 
 def blob(max_size: int) -> st.SearchStrategy[bytes]:

@@ -1,6 +1,6 @@
 """Hostile and broken TLS servers through the AT interface (PTY + pyserial + real sockets + OpenSSL).
 
-For every fault at every handshake stage the servers allow (emulator/testing/hostile_servers.py), the
+For every fault at every handshake stage the servers allow (emulator/servers/hostile_servers.py), the
 host sees the documented result (docs/ROBUSTNESS.md §Hostile servers): ``+MIPOPEN: 1,0``, the
 ``+GTSSLERR`` code (none when the TCP peer simply went away), the socket id free again, and the module
 still serving: a plain TCP socket opened *before* the fault still echoes, and ``AT`` answers ``OK``.
@@ -15,10 +15,10 @@ from dataclasses import replace
 import pytest
 
 from emulator.profiles import load_profile
-from emulator.testing.at_client import AtClient
-from emulator.testing.hostile_servers import Fault, HostileServer, Stage
-from emulator.testing.running import RunningModule
-from emulator.testing.tls_servers import TcpServer, TlsServer, ServerSettings
+from emulator.at_client import AtClient
+from emulator.servers.hostile_servers import Fault, HostileServer, Stage
+from emulator.runtime.running import RunningModule
+from emulator.servers.tls_servers import TcpServer, TlsServer, ServerSettings
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import pytest
 
 from emulator.core.actions import SendToPeer
 from emulator.core.events import LinkOpened
-from emulator.testing.harness import InMemoryModule
-from emulator.testing.pki import cert_bytes
+from emulator.runtime.in_memory import InMemoryModule
+from emulator.servers.pki import cert_bytes
 from tests.robustness.model import check_state
 
 ROOT = cert_bytes("root-ca.pem")

@@ -17,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from emulator.core.actions import CloseLink, OpenLink, ResolveName, SendToPeer
 from emulator.core.events import LinkClosed, LinkOpened, LinkOpenFailed, NameResolved, PeerClosed, PeerDataReceived
 from emulator.core.links import LinkState
-from emulator.testing.harness import InMemoryModule
+from emulator.runtime.in_memory import InMemoryModule
 from tests.robustness.model import PAST_DATA_TIMEOUT, count_finals
 
 IDS = st.sampled_from([1, 1, 1, 2, 2, 6, 0, 7])  # few ids, so events meet their sockets; 0 and 7 are no ids

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from emulator.core.at_syntax import AtSyntaxError, parse_line
-from emulator.testing.harness import InMemoryModule
+from emulator.runtime.in_memory import InMemoryModule
 from tests.robustness.model import check_state
 
 

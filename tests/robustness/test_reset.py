@@ -13,10 +13,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from emulator.testing.at_client import AtClient
-from emulator.testing.pki import cert_bytes
-from emulator.testing.running import RunningModule
-from emulator.testing.tls_servers import ServerSettings, StallServer, TcpServer, TlsServer
+from emulator.at_client import AtClient
+from emulator.servers.pki import cert_bytes
+from emulator.runtime.running import RunningModule
+from emulator.servers.tls_servers import ServerSettings, StallServer, TcpServer, TlsServer
 
 pytestmark = pytest.mark.integration
 

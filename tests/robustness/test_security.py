@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from emulator.testing.at_client import AtClient, AtError
-from emulator.testing.hostile_servers import HostileServer
-from emulator.testing.pki import cert_bytes
-from emulator.testing.running import RunningModule
-from emulator.testing.tls_servers import ServerSettings, StallServer, TcpServer, TlsServer, UdpEchoServer
+from emulator.at_client import AtClient, AtError
+from emulator.servers.hostile_servers import HostileServer
+from emulator.servers.pki import cert_bytes
+from emulator.runtime.running import RunningModule
+from emulator.servers.tls_servers import ServerSettings, StallServer, TcpServer, TlsServer, UdpEchoServer
 
 pytestmark = pytest.mark.integration
 

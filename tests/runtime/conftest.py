@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulator.testing.tls_servers import stop_server_loop
+from emulator.servers.tls_servers import stop_server_loop
 
 
 @pytest.fixture(scope="session", autouse=True)

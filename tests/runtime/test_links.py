@@ -35,8 +35,8 @@ from emulator.core.events import (
 from emulator.core.tls_request import TlsRequest
 from emulator.runtime.links import PeerLinks
 from emulator.runtime.resolve import Resolver
-from emulator.testing.pki import cert_bytes
-from emulator.testing.tls_servers import (
+from emulator.servers.pki import cert_bytes
+from emulator.servers.tls_servers import (
     ServerSettings,
     StallServer,
     TcpServer,

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from OpenSSL import SSL, crypto
 
 from emulator.core.tls_request import TlsRequest
-from emulator.testing.pki import CERTS_DIR, cert_bytes
+from emulator.servers.pki import CERTS_DIR, cert_bytes
 from emulator.tls import TlsClient
 
 UTC = dt.timezone.utc

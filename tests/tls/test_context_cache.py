@@ -17,7 +17,7 @@ from OpenSSL import SSL
 
 from emulator.core.codes import GtsslErr
 from emulator.core.tls_request import TlsRequest
-from emulator.testing.pki import cert_bytes
+from emulator.servers.pki import cert_bytes
 from emulator.tls import TlsClient, TlsFailure
 from emulator.tls.context_factory import (
     CLIENT_CONTEXTS,

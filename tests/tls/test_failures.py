@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
 from emulator.core.codes import GtsslErr
-from emulator.testing.pki import cert_bytes
+from emulator.servers.pki import cert_bytes
 from emulator.tls import TlsClient, TlsFailure, context_factory
 from tests.tls.conftest import ROOT, connect, load_key, new_server, pump, request, server_context
 from tests.tls.test_session_in_memory import MANUAL_ALERTS, fails, first_fatal, first_reply

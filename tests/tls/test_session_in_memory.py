@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
 from emulator.core.codes import GtsslErr
-from emulator.testing.pki import cert_bytes
+from emulator.servers.pki import cert_bytes
 from emulator.tls import TlsClient, TlsFailure, TlsPeerClosed
 from emulator.tls import context_factory
 from tests.tls.conftest import (

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from emulator.profiles import load_profile
-from emulator.testing.running import RunningModule
-from emulator.testing.tls_servers import ServerSettings, TlsServer
+from emulator.runtime.running import RunningModule
+from emulator.servers.tls_servers import ServerSettings, TlsServer
 from emulator.testing.transcripts import Step, load_transcript, replay
 from tests.conftest import MANUAL_PROFILES
 
@@ -42,7 +42,7 @@ def scene(name: str, tmp_path: Path) -> Iterator[tuple[str, TlsServer]]:
     if settings.cert == "@expired-chain":
         from dataclasses import replace
 
-        from emulator.testing.pki import cert_bytes
+        from emulator.servers.pki import cert_bytes
 
         chain = tmp_path / "expired-chain.pem"
         chain.write_bytes(cert_bytes("server-expired.pem") + cert_bytes("intermediate-ca.pem"))

@@ -13,8 +13,8 @@ import serial
 
 from emulator.core.profile import Profile
 from emulator.profiles import load_profile
-from emulator.testing.harness import InMemoryModule
-from emulator.testing.running import RunningModule
+from emulator.runtime.in_memory import InMemoryModule
+from emulator.runtime.running import RunningModule
 from emulator.testing.transcripts import Step, Transcript, load_transcript, replay
 from tests.conftest import MANUAL_PROFILES
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -27,12 +28,12 @@ from ..core.clock import Clock
 from ..core.module import Module
 from ..core.profile import Profile
 from ..profiles import DEFAULT_PROFILE, load_profile
-from ..runtime.clocks import SystemClock
 from ..console import Console, DtrDrop, dtr_drop_action
-from ..runtime.driver import AsyncioScheduler, ModuleDriver
-from ..runtime.links import PeerLinks
-from ..runtime.resolve import Resolver
-from ..runtime.station import Station, build_station
+from .clocks import SystemClock
+from .driver import AsyncioScheduler, ModuleDriver
+from .links import PeerLinks
+from .resolve import Resolver
+from .station import Station, build_station
 from ..trace import TraceWriter
 from ..transports.memory import MemoryLine
 from ..transports.pty import PtyTransport
@@ -40,6 +41,17 @@ from ..transports.rfc2217 import Rfc2217Transport
 from ..transports.tcp import DEFAULT_HOST, TcpTransport
 
 T = TypeVar("T")
+#: the ``nl668://`` scheme's attach keys: in-process modules a URL may open a port on (``?attach=ID``),
+#: e.g. the pytest plugin's, until they close. Kept here, not in the URL handler, so that this module
+#: never imports the handler (the handler imports this one to power modules on).
+_ATTACHABLE: dict[str, "RunningModule"] = {}
+_ATTACH_KEYS = itertools.count(1)
+
+
+def attached_module(key: str) -> "RunningModule | None":
+    """The in-process module an ``nl668://...?attach=KEY`` URL names, or None once it closed."""
+    return _ATTACHABLE.get(key)
+
 Transport = PtyTransport | TcpTransport | Rfc2217Transport | MemoryLine
 FRONT_ENDS = ("pty", "tcp", "rfc2217", "memory")
 
@@ -169,9 +181,7 @@ class RunningModule:
     def open_serial(self, *, timeout: float = 2.0, via_link: bool = False) -> serial.Serial:
         """Open the line with pyserial at 115200 baud, as a host would. Close it when done."""
         if isinstance(self.transport, MemoryLine):
-            from ..pyserial_urls.protocol_nl668 import Serial as Nl668Serial
-
-            return Nl668Serial.attached(self, timeout=timeout)
+            return serial.serial_for_url(self._memory_url, timeout=timeout)
         path = str(self.link_path) if via_link and self.link_path is not None else self.url
         return serial.serial_for_url(path, 115200, timeout=timeout)
 
@@ -184,10 +194,8 @@ class RunningModule:
         if self._closed:
             return
         self._closed = True
-        if isinstance(self.transport, MemoryLine):
-            from ..pyserial_urls.protocol_nl668 import forget
-
-            forget(self)
+        for key in [k for k, v in _ATTACHABLE.items() if v is self]:
+            del _ATTACHABLE[key]
         try:
             self.call(self._teardown)
             asyncio.run_coroutine_threadsafe(self._sockets_closed(), self.loop).result(self.timeout)
@@ -225,9 +233,9 @@ class RunningModule:
         if isinstance(self.transport, Rfc2217Transport):
             self.transport.on_dtr_drop = dtr_drop_action(self.station, dtr_drop)
         if isinstance(self.transport, MemoryLine):
-            from ..pyserial_urls.protocol_nl668 import attachable_url
-
-            self._memory_url = attachable_url(self)
+            key = str(next(_ATTACH_KEYS))
+            _ATTACHABLE[key] = self
+            self._memory_url = f"nl668://{self.profile.name}?attach={key}"
 
     def _transport(self, link_path: str | Path | None, host: str, port: int) -> Transport:
         match self.front_end:

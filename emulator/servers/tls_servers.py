@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeVar, cast
 
-from .pki import CERTS_DIR
+from .pki import pki_path
 
 logger = logging.getLogger(__name__)
 
@@ -474,12 +474,12 @@ class ServerSettings:
             ctx.minimum_version = self.min_version
             ctx.maximum_version = self.max_version
         ctx.set_ciphers(self.ciphers)
-        ctx.load_cert_chain(CERTS_DIR / self.cert, CERTS_DIR / self.key)
+        ctx.load_cert_chain(pki_path(self.cert), pki_path(self.key))
         if self.dh:
-            ctx.load_dh_params(str(CERTS_DIR / "ffdhe2048.pem"))
+            ctx.load_dh_params(str(pki_path("ffdhe2048.pem")))
         if self.client_ca is not None:
             ctx.verify_mode = ssl.CERT_REQUIRED
-            ctx.load_verify_locations(CERTS_DIR / self.client_ca)
+            ctx.load_verify_locations(pki_path(self.client_ca))
         alert = ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME if self.sni_reject else self.sni_alert
         ctx.sni_callback = _sni_recorder(alert)
         return ctx

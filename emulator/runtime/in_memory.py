@@ -15,7 +15,7 @@ from ..core.events import Event
 from ..core.module import Module
 from ..core.profile import Profile
 from ..profiles import DEFAULT_PROFILE, load_profile
-from ..runtime.driver import ModuleDriver, VirtualScheduler
+from .driver import ModuleDriver, VirtualScheduler
 
 
 class RecordedLinks:
