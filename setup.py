@@ -11,14 +11,20 @@ packages that live outside ``emulator/``, hence this file.
 
 from setuptools import find_packages, setup
 
-DATA_PACKAGES = {"emulator.data.profiles": "profiles", "emulator.data.certs": "certs"}
+DATA_PACKAGES = {
+    "emulator.data.profiles": "profiles",
+    "emulator.data.profiles.families": "profiles/families",
+    "emulator.data.certs": "certs",
+}
 
 setup(
     packages=[*find_packages(include=["emulator", "emulator.*"]), *DATA_PACKAGES],
     package_dir=DATA_PACKAGES,
     package_data={
         "emulator": ["py.typed"],
-        "emulator.data.profiles": ["*.toml", "families/*.toml"],
+        "emulator.modemctl": ["*.c"],  # built on the user's machine on first use (emulator/modemctl/build.py)
+        "emulator.data.profiles": ["*.toml"],
+        "emulator.data.profiles.families": ["*.toml"],
         "emulator.data.certs": ["*.pem", "*.key", "*.toml", "README.md"],
     },
     exclude_package_data={"emulator.data.certs": ["make_certs.py"]},
