@@ -121,6 +121,11 @@ def _parser() -> argparse.ArgumentParser:
         help="serve N modules, each on its own PTY (--pty PATH gets PATH0..PATHN-1) or port (PORT+i, or free ports)",
     )
     parser.add_argument(
+        "--workers", type=int, nargs="?", const=0, metavar="K",
+        help="spread the modules over K processes, one event loop each (no K: one per core); the console,"
+        " --port-file and the banner cover them all (see emulator/runtime/workers.py)",
+    )
+    parser.add_argument(
         "--control", type=_endpoint, metavar="HOST:PORT",
         help="the console line protocol (power-cycle, clock, signal, pdp-drop, ...; see emulator/console.py)",
     )
@@ -171,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     initial_clock = args.clock or datetime.now(timezone.utc)
+    if args.workers is not None:
+        if args.workers < 0:
+            parser.error("--workers K needs K >= 1 (or no K: one per core)")
+        from .runtime.workers import serve_workers
+
+        return serve_workers(_serve, profile, initial_clock, args, Resolver(args.resolve))
     try:
         return asyncio.run(_serve(profile, initial_clock, args, Resolver(args.resolve)))
     except MissingDataError as exc:
@@ -213,7 +224,12 @@ def _write_port_file(path: str, ports: list[int]) -> None:
     os.replace(tmp, target)
 
 
-async def _serve(profile: Profile, initial_clock: datetime, args: argparse.Namespace, resolver: Resolver) -> int:
+async def _serve(
+    profile: Profile, initial_clock: datetime, args: argparse.Namespace, resolver: Resolver, *,
+    indexes: range | None = None, ready: Callable[[list[str], list[int]], None] | None = None,
+) -> int:
+    """Serve modules ``indexes`` (default all); ``ready(banners, ports)`` replaces the port file and banner
+    (a ``--workers`` worker reports to its parent instead)."""
     loop = asyncio.get_running_loop()
     clock = SystemClock()
     traces: list[TraceWriter] = []
@@ -222,7 +238,7 @@ async def _serve(profile: Profile, initial_clock: datetime, args: argparse.Names
     banners: list[str] = []
     control: ControlServer | None = None
     try:
-        for index in range(args.modules):
+        for index in range(args.modules) if indexes is None else indexes:
             transport = _transport(loop, args, index)
             name = transport.device_path
             trace = _trace_writer(args, index)
@@ -250,10 +266,13 @@ async def _serve(profile: Profile, initial_clock: datetime, args: argparse.Names
             await control.start()
             ports.append(control.address[1])
             banners.append(f"NL668 control on {control.address[0]}:{control.address[1]}")
-        if args.port_file:
-            _write_port_file(args.port_file, ports)
-        # Once everything listens and the port file is there: a script may read the banner as "ready".
-        print("\n".join(banners), flush=True)
+        if ready is not None:
+            ready(banners, ports)
+        else:
+            if args.port_file:
+                _write_port_file(args.port_file, ports)
+            # Once everything listens and the port file is there: a script may read the banner as "ready".
+            print("\n".join(banners), flush=True)
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
