@@ -7,9 +7,16 @@ PROFILE ?= NL668_AM_00
 PTY ?= /tmp/nl668
 ARGS ?=
 
-.PHONY: install run test bench certs clean fuzz
+.PHONY: install mosquitto run test bench certs clean fuzz
 
-install: $(STAMP)
+install: $(STAMP) mosquitto
+
+# tests/e2e starts a real MQTT broker: Debian's mosquitto, installed once (skipped when it is there already).
+mosquitto:
+	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends mosquitto; }
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
