@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/nl668-emu --profile $(PROFILE) --pty $(PTY) $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) mosquitto
 	$(PY) -bb -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
