@@ -7,6 +7,20 @@ Records with ``"dir": "why"`` (issue 4's side channel) carry a text instead:
 the reason behind a link event (alert and who sent it, X509 error, negotiated
 version and suite), written by the driver after the event reached the core.
 
+Optional fields, added for the trace view (``nl668-emu trace-view``; issue 14)
+without changing the three above, so old traces and old readers keep working:
+
+* a "why" record may carry ``sock`` (the socket id), ``ev`` (``opened``,
+  ``open_failed``, ``peer_closed``), ``gtsslerr`` and ``reset``;
+* records with ``"dir": "net"`` tell the network side of socket ``sock`` as it
+  happens: ``ev`` is ``open`` (``host``, ``port``, ``proto``), ``tcp_connected``,
+  the TLS steps ``client_hello`` (``version``, ``suites``, ``sni``),
+  ``server_hello`` (``version``, ``suite``), ``certificate`` (``certs``: subject,
+  issuer and validity of each, never the body), ``alert`` (``from``, ``level``,
+  ``alert``, ``name``), ``handshake_done``, then ``send`` / ``recv`` (``bytes``:
+  a size, never the payload, which the host and module records already hold),
+  ``close`` and ``closed``. ``data`` is the same step in words.
+
 A trace never holds key material: the core replaces uploaded file bodies in
 the host input it reports (``HostInputSeen``), and the driver replaces
 ``secret`` writes by a placeholder before they get here. This writer trusts
@@ -23,7 +37,7 @@ from typing import Any, Literal
 from .core.clock import Clock
 from .runtime.clocks import SystemClock
 
-Direction = Literal["host", "module", "why"]
+Direction = Literal["host", "module", "why", "net"]
 
 
 class TraceWriter:
@@ -57,16 +71,24 @@ class TraceWriter:
         """Record bytes the module wrote to the host (already redacted by the driver)."""
         self.record("module", data)
 
-    def why(self, text: str) -> None:
+    def why(self, text: str, **fields: Any) -> None:
         """Record a "why" line: the reason behind a link event (issue 4's side channel).
 
         ``data`` is the text itself here, not bytes; callers pass alert and
-        X509 error numbers and suite names, never key material.
+        X509 error numbers and suite names, never key material. ``fields`` are
+        the optional ones of the module docstring (``sock``, ``ev``, ...).
         """
+        self._text("why", text, fields)
+
+    def net(self, sock: int, ev: str, text: str, **fields: Any) -> None:
+        """Record a network-side step of socket ``sock`` (``"dir": "net"``, see the module docstring)."""
+        self._text("net", text, {"sock": sock, "ev": ev, **fields})
+
+    def _text(self, direction: Direction, text: str, fields: dict[str, Any]) -> None:
         if self._file.closed:
             return
         t = self._clock.utc_now().isoformat(timespec="microseconds")
-        self._file.write(json.dumps({"t": t, "dir": "why", "data": text}) + "\n")
+        self._file.write(json.dumps({"t": t, "dir": direction, "data": text, **fields}) + "\n")
         self._file.flush()
 
     def close(self) -> None:

@@ -45,7 +45,16 @@ from ..core.actions import (
     WriteToHost,
 )
 from ..core.clock import Clock, ManualClock
-from ..core.events import Event, LinkClosed, LinkOpenFailed, NameResolved, TimerExpired
+from ..core.events import (
+    Event,
+    LinkClosed,
+    LinkOpened,
+    LinkOpenFailed,
+    NameResolved,
+    PeerClosed,
+    PeerDataReceived,
+    TimerExpired,
+)
 from ..core.commands.tcpip import describe_link_event
 from ..core.module import Module
 from ..core.timers import TimerQueue
@@ -255,15 +264,33 @@ class ModuleDriver:
     ) -> None:
         self.module = module
         self.name = name or f"module@{id(self):x}"
-        self.links = links
         self._write = write
         self._scheduler = scheduler
         self._trace = trace
+        self.links = links
         self._events: deque[Event] = deque()
         self._performing = False
 
     def __repr__(self) -> str:
         return f"<ModuleDriver {self.name}>"
+
+    @property
+    def links(self) -> LinkEdge | None:
+        """The module's sockets (see the class docstring)."""
+        return self._links
+
+    @links.setter
+    def links(self, links: LinkEdge | None) -> None:
+        self._links = links
+        # With a trace, the edge tells its network-side steps (TCP connect, TLS handshake) to it.
+        if self._trace is not None and hasattr(links, "observer"):
+            links.observer = self._trace_step  # type: ignore[union-attr]
+
+    def _trace_step(self, link_id: int, step: dict[str, object]) -> None:
+        """A network-side step from the edge (``{"ev", "text", ...}``) as a "net" trace record."""
+        if self._trace is not None:
+            fields = {k: v for k, v in step.items() if k not in ("ev", "text")}
+            self._trace.net(link_id, str(step["ev"]), str(step["text"]), **fields)
 
     def start(self) -> None:
         """Power the module on (its boot URCs go out)."""
@@ -319,10 +346,33 @@ class ModuleDriver:
         """The "why" side channel: the reason behind a delivered link event, to the log and the trace."""
         text = describe_link_event(event)
         if text is None:
+            if self._trace is not None:
+                self._trace_event(self._trace, event)
             return
         logger.info("%s why: %s", self.name, text)
         if self._trace is not None:
-            self._trace.why(text)
+            self._trace.why(text, **_why_fields(event))
+
+    @staticmethod
+    def _trace_event(trace: TraceWriter, event: Event) -> None:
+        """Trace records of the other socket events, for the trace view: sizes only, never payload."""
+        match event:
+            case PeerDataReceived(link_id=link_id, data=data):
+                trace.net(link_id, "recv", f"received {len(data)} bytes", bytes=len(data))
+            case LinkClosed(link_id=link_id):
+                trace.net(link_id, "closed", f"socket {link_id} closed")
+
+    @staticmethod
+    def _trace_action(trace: TraceWriter, action: Action) -> None:
+        """Trace records of the link actions, for the trace view: sizes only, never payload."""
+        match action:
+            case OpenLink(link_id=link_id, host=host, port=port, protocol=protocol):
+                trace.net(link_id, "open", f"open {protocol.name} {host}:{port}", host=host, port=port,
+                          proto=protocol.name)
+            case SendToPeer(link_id=link_id, data=data):
+                trace.net(link_id, "send", f"sent {len(data)} bytes", bytes=len(data))
+            case CloseLink(link_id=link_id):
+                trace.net(link_id, "close", f"close socket {link_id}")
 
     def _do(self, action: Action) -> None:
         match action:
@@ -345,6 +395,8 @@ class ModuleDriver:
                 if self.links is not None:
                     self.links.close_all()
             case OpenLink() | SendToPeer() | CloseLink() | ResolveName() | PauseReading():
+                if self._trace is not None:
+                    self._trace_action(self._trace, action)
                 if self.links is not None:
                     self.links.perform(action)
                 else:
@@ -364,3 +416,14 @@ class ModuleDriver:
                 self._events.append(NameResolved(query=query, addresses=()))
             case _:
                 logger.debug("%s: %r dropped (no links)", self.name, action)
+
+def _why_fields(event: Event) -> dict[str, object]:
+    """The optional fields of a "why" record (trace.py): which socket, what happened, the code."""
+    match event:
+        case LinkOpened(link_id=link_id):
+            return {"sock": link_id, "ev": "opened"}
+        case LinkOpenFailed(link_id=link_id, gtsslerr=code):
+            return {"sock": link_id, "ev": "open_failed", "gtsslerr": code}
+        case PeerClosed(link_id=link_id, gtsslerr=code, reset=reset):
+            return {"sock": link_id, "ev": "peer_closed", "gtsslerr": code, "reset": reset}
+    return {}

@@ -165,6 +165,9 @@ class PeerLinks:
         self._idle = asyncio.Event()
         self._idle.set()
         self._host_blocked = False  # see hold()
+        #: Told of each network-side step (TCP connected, the TLS handshake's steps) as it happens,
+        #: as ``(link_id, {"ev": ..., "text": ..., ...})``: the driver writes them to the trace.
+        self.observer: Callable[[int, dict[str, Any]], None] | None = None
 
     def __repr__(self) -> str:
         return f"<PeerLinks {self.name} links={sorted(self._links)} live={len(self._live)}>"
@@ -464,6 +467,11 @@ class PeerLinks:
         module does right after the TCP handshake, and so that a local server finds it together
         with the connection instead of waking twice (bench/tls_handshake.py).
         """
+        if self.observer is not None:
+            with suppress(OSError):
+                addr, port = sock.getpeername()[:2]
+                self.observer(link.link_id, {"ev": "tcp_connected", "text": f"TCP connected to {addr}:{port}",
+                                             "peer": f"{addr}:{port}"})
         if not self._hello(link, sock):
             return
 
@@ -502,6 +510,7 @@ class PeerLinks:
             if link.tls is not None and (alert := link.tls.outgoing()):
                 with suppress(OSError):
                     sock.send(alert)
+            self._note_tls(link)
             self._fail_open(link, exc.gtsslerr, exc.why)
             sock.close()
             return False
@@ -510,6 +519,7 @@ class PeerLinks:
             sock.close()
             return False
         link.hello_rest = hello[sent:]
+        self._note_tls(link)
         return True
 
     @staticmethod
@@ -781,9 +791,16 @@ class PeerLinks:
 
     # -- helpers ----------------------------------------------------------------------------------------
 
+    def _note_tls(self, link: _Link) -> None:
+        """Hand the TLS steps not yet told to the observer (the trace), after each engine call."""
+        if self.observer is not None and link.tls is not None:
+            for step in link.tls.new_steps():
+                self.observer(link.link_id, step)
+
     def _write_tls(self, link: _Link) -> None:
         if link.tls is None:
             return
+        self._note_tls(link)
         data = link.tls.outgoing()
         # A TLS link's transport is a stream one (tested by duck type: uvloop's are no asyncio.WriteTransport).
         transport = cast(asyncio.Transport | None, link.transport)

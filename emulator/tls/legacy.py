@@ -61,6 +61,7 @@ from emulator.core.tls_request import TlsRequest
 
 from .alert_codes import TlsFailure, TlsPeerClosed, gtsslerr_for
 from .context_factory import LEGACY_CIPHER_IDS, is_ip_literal, set_module_time
+from .session import HandshakeSteps
 
 __all__ = [
     "IANA_SUITES",
@@ -272,8 +273,10 @@ class _ChainVerifier:
         self.trust = trust
         #: (depth, X509_V_ERR_*) like the OpenSSL engine's verify_errors
         self.errors: list[tuple[int, int]] = []
+        self.chain_der: list[bytes] = []  #: the server's chain as last verified (for the trace's steps)
 
     def verify(self, chain_der: list[bytes]) -> int:
+        self.chain_der = chain_der
         store = crypto.X509Store()
         for cert in self.trust:
             store.add_cert(crypto.X509.from_cryptography(cert))
@@ -348,6 +351,11 @@ class LegacyTlsClient:
         self._failure: TlsFailure | None = None
         #: The TCP peer closed after the handshake without a close_notify.
         self.eof_without_close_notify = False
+        self._steps = HandshakeSteps(
+            request,
+            [_SUITE_NAMES.get(IANA_SUITES.get(cid, -1), f"id {cid}") for cid in request.cipher_ids],
+            lambda suite: _SUITE_NAMES.get(suite, f"{suite:#06x}"),
+        )
 
     @staticmethod
     def _settings_for(request: TlsRequest) -> HandshakeSettings:
@@ -396,6 +404,8 @@ class LegacyTlsClient:
         """Take bytes from the server: advance the handshake, decrypt payload."""
         if self._failure is not None:
             raise self._failure
+        if self._steps.sniffing and ciphertext:
+            self._steps.server_bytes(ciphertext)
         self._sock.feed(ciphertext)
         if self._handshake is not None:
             self._advance()
@@ -478,6 +488,19 @@ class LegacyTlsClient:
     @property
     def verify_errors(self) -> list[tuple[int, int]]:
         return list(self._verifier.errors) if self._verifier is not None else []
+
+    def new_steps(self) -> list[dict[str, Any]]:
+        """The handshake steps seen since the last call (see :class:`~emulator.tls.session.HandshakeSteps`)."""
+        if self._handshake is None:
+            return []
+        chain: list[x509.Certificate] = []
+        if self._steps.wants_chain:
+            # Verified chain (verify on), else the one tlslite kept in the session once the handshake is done.
+            der = self._verifier.chain_der if self._verifier is not None else []
+            if not der and self._handshake_done and self._conn.session.serverCertChain is not None:
+                der = [bytes(c.bytes) for c in self._conn.session.serverCertChain.x509List]
+            chain = [x509.load_der_x509_certificate(d) for d in der]
+        return self._steps.new(chain=chain, alerts=self._alerts, done=self.negotiated)
 
     # -- internals --------------------------------------------------------
 

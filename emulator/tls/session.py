@@ -23,15 +23,21 @@ so no ``+GTSSLERR`` code.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from cryptography import x509
 from OpenSSL import SSL
+from OpenSSL._util import ffi as _ffi
+from OpenSSL._util import lib as _lib
 
+from emulator.core.codes import GtsslErr
 from emulator.core.tls_request import TlsRequest
 
 from .alert_codes import TlsFailure, TlsPeerClosed, gtsslerr_for
-from .context_factory import HandshakeLog, client_context, configure_connection
+from .context_factory import CIPHER_NAMES, HandshakeLog, client_context, configure_connection
 
-__all__ = ["TlsClient", "TlsFailure", "TlsPeerClosed"]
+__all__ = ["HandshakeSteps", "TlsClient", "TlsFailure", "TlsPeerClosed"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +75,9 @@ class TlsClient:
         self._failure: TlsFailure | None = None
         #: The TCP peer closed after the handshake without a close_notify.
         self.eof_without_close_notify = False
+        self._steps = HandshakeSteps(
+            request, [CIPHER_NAMES.get(cid) or f"id {cid}" for cid in request.cipher_ids], self._suite_name
+        )
 
     # -- bytes in ---------------------------------------------------------
 
@@ -94,6 +103,8 @@ class TlsClient:
         if self._failure is not None:
             raise self._failure
         if ciphertext:
+            if self._steps.sniffing:
+                self._steps.server_bytes(ciphertext)
             self._conn.bio_write(ciphertext)
         if self._initiated:
             self._advance()
@@ -192,6 +203,20 @@ class TlsClient:
         """``(depth, X509_V_ERR_*)`` for every verify-callback call (0 = that certificate was fine)."""
         return list(self._log.verify_errors)
 
+    def new_steps(self) -> list[dict[str, Any]]:
+        """The handshake steps seen since the last call, for the trace (see :class:`HandshakeSteps`)."""
+        if not self._initiated:
+            return []
+        # The chain only until it was reported once: converting it costs more than the rest together.
+        # OpenSSL keeps it after a failed verification too, so the view shows the certificate refused.
+        chain = self._conn.get_peer_cert_chain(as_cryptography=True) if self._steps.wants_chain else None
+        return self._steps.new(chain=chain or [], alerts=self._log.alerts, done=self.negotiated)
+
+    def _suite_name(self, suite: int) -> str:
+        # Private binding (pinned pyOpenSSL 26.4.0): OpenSSL's own name for the suite the ServerHello chose.
+        found = _lib.SSL_CIPHER_find(self._conn._ssl, suite.to_bytes(2, "big"))
+        return _ffi.string(_lib.SSL_CIPHER_get_name(found)).decode("ascii") if found != _ffi.NULL else f"{suite:#06x}"
+
     # -- internals --------------------------------------------------------
 
     def _advance(self) -> None:
@@ -237,6 +262,114 @@ class TlsClient:
         self._failure = TlsFailure(code, "; ".join(parts))
         logger.debug("TLS failed: %s", self._failure)
         return self._failure
+
+
+#: ``+GTSSLVER`` -> the protocol name OpenSSL prints (both engines' trace steps read alike).
+VERSION_NAMES: dict[int, str] = {1: "SSLv3", 2: "TLSv1", 3: "TLSv1.1", 4: "TLSv1.2"}
+
+
+class HandshakeSteps:
+    """A handshake as the trace view draws it, each step reported once, when first seen.
+
+    Steps: the ClientHello (the one version and the suites offered, SNI), the
+    ServerHello (version and suite chosen), the server's certificates (subject,
+    issuer, validity: never their bodies), every alert sent or received, and the
+    end of the handshake. Both engines feed it what they know at the moment;
+    :meth:`new` returns what was not reported yet, so the runtime writes each
+    step to the trace as it happens. Nothing here is key material.
+    """
+
+    def __init__(self, request: TlsRequest, offered: Sequence[str], suite_name: Callable[[int], str]) -> None:
+        self._request = request
+        self._offered = list(offered)
+        self._suite_name = suite_name
+        self._reported: set[str] = set()
+        self._alerts = 0
+        self._head = b""  # the server's first bytes, until its ServerHello is parsed
+        self._chosen: tuple[str, str] | None = None
+        #: still looking for the ServerHello in the server's bytes (then :meth:`server_bytes` is wanted)
+        self.sniffing = True
+
+    def server_bytes(self, data: bytes) -> None:
+        """The server's bytes as they arrive: the ServerHello is read from its record, in the clear in
+        TLS <= 1.2, so both engines report the suite chosen even when the handshake fails later."""
+        self._head += data
+        hello = _parse_server_hello(self._head)
+        if hello is not None:
+            self._chosen = (_WIRE_VERSIONS.get(hello[0], f"{hello[0]:#06x}"), self._suite_name(hello[1]))
+        if hello is not None or len(self._head) > 16384 or (len(self._head) >= 6 and self._head[0] != 22):
+            self.sniffing = False  # found, or not a handshake record at all (an alert, garbage)
+            self._head = b""
+
+    @property
+    def wants_chain(self) -> bool:
+        """The server's certificates are not reported yet."""
+        return "certs" not in self._reported
+
+    def new(
+        self, *, chain: Sequence[x509.Certificate], alerts: Sequence[tuple[str, int, int]], done: str
+    ) -> list[dict[str, Any]]:
+        """Steps not reported yet; ``chain`` the server's certificates as far as known, ``done`` the
+        negotiated text once the handshake finished."""
+        chosen = self._chosen
+        steps: list[dict[str, Any]] = []
+        if "hello" not in self._reported:
+            self._reported.add("hello")
+            version = VERSION_NAMES.get(self._request.version, str(self._request.version))
+            name = self._request.server_name
+            text = f"ClientHello {version}, {len(self._offered)} suites: {' '.join(self._offered)}"
+            steps.append({"ev": "client_hello", "text": text + (f", SNI {name}" if name else ""),
+                          "version": version, "suites": self._offered, "sni": name})
+        if chosen is not None and "server" not in self._reported:
+            self._reported.add("server")
+            steps.append({"ev": "server_hello", "text": f"ServerHello {chosen[0]} {chosen[1]}",
+                          "version": chosen[0], "suite": chosen[1]})
+        if chain and "certs" not in self._reported:
+            self._reported.add("certs")
+            certs = [_describe_cert(cert) for cert in chain]
+            text = "Certificate: " + "; ".join(f"{c['subject']} (issuer {c['issuer']}, "
+                                              f"valid {c['not_before'][:10]} to {c['not_after'][:10]})" for c in certs)
+            steps.append({"ev": "certificate", "text": text, "certs": certs})
+        for direction, level, description in alerts[self._alerts:]:
+            self._alerts += 1
+            # Alert names are GtsslErr's (its 10-100 are the alert descriptions); 0 is close_notify there.
+            name = "close_notify" if description == 0 else (
+                GtsslErr(description).name.lower() if description in GtsslErr._value2member_map_ else "unknown")
+            who = "module" if direction == "sent" else "server"
+            kind = "fatal" if level == 2 else "warning"
+            steps.append({"ev": "alert", "text": f"{who} sent {kind} alert {description} ({name})",
+                          "from": who, "level": level, "alert": description, "name": name})
+        if done and "done" not in self._reported:
+            self._reported.add("done")
+            steps.append({"ev": "handshake_done", "text": f"handshake done: {done}", "negotiated": done})
+        return steps
+
+
+#: The ServerHello's protocol version -> OpenSSL's name for it.
+_WIRE_VERSIONS: dict[int, str] = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2"}
+
+
+def _parse_server_hello(data: bytes) -> tuple[int, int] | None:
+    """(version, suite) of a ServerHello at the start of ``data`` (one TLS record), or None if not (yet) there."""
+    # record: type 22, version(2), length(2); handshake: type 2, length(3); hello: version(2), random(32),
+    # session id (1 + n), then the suite (2).
+    if len(data) < 5 + 4 + 2 + 32 + 1 or data[0] != 22 or data[5] != 2:
+        return None
+    sid = 5 + 4 + 2 + 32
+    at = sid + 1 + data[sid]
+    if len(data) < at + 2:
+        return None
+    return int.from_bytes(data[9:11], "big"), int.from_bytes(data[at : at + 2], "big")
+
+
+def _describe_cert(cert: x509.Certificate) -> dict[str, str]:
+    # Names and dates only: what a person checks in a failed handshake, nothing of the key or signature.
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+    }
 
 
 def _reasons(exc: SSL.Error) -> str:
