@@ -23,6 +23,7 @@ setup(
     package_data={
         "emulator": ["py.typed"],
         "emulator.modemctl": ["*.c"],  # built on the user's machine on first use (emulator/modemctl/build.py)
+        "emulator.traceview": ["template.html"],  # the trace view's page (CSS and JS inline)
         "emulator.data.profiles": ["*.toml"],
         "emulator.data.profiles.families": ["*.toml"],
         "emulator.data.certs": ["*.pem", "*.key", "*.toml", "README.md"],

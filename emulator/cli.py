@@ -3,7 +3,8 @@
 Argument parsing and wiring only: one asyncio loop, one scheduler, and per
 module (``--modules N``) one station (driver, line, sockets; ``--resolve``
 rewrites where they go), plus the ``--control`` console. ``nl668-emu replay
-FILE`` is the trace replayer (:mod:`emulator.replay`). Exit codes: 0 after a
+FILE`` is the trace replayer (:mod:`emulator.replay`), ``nl668-emu trace-view TRACE`` draws a trace as an
+HTML sequence diagram (:mod:`emulator.traceview`). Exit codes: 0 after a
 signal, 2 for a usage or profile error, 1 when a line or listener cannot be
 set up.
 """
@@ -150,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         from .replay import main as replay_main
 
         return replay_main(argv[1:])
+    if argv[:1] == ["trace-view"]:
+        from .traceview.cli import main as trace_view_main
+
+        return trace_view_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.pty and (args.tcp or args.rfc2217):

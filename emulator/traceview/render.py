@@ -1,0 +1,36 @@
+"""The trace view as one self-contained HTML file: the template with the model inlined as JSON.
+
+No network fetch at view time: the CSS and the (vanilla) JavaScript are in the
+template, the data in a ``<script type="application/json">`` element, and the
+page's Content-Security-Policy forbids any other source. The JSON is escaped so
+that no text of the trace (a host may type anything) can close that element.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .model import build_model, read_records
+
+
+def template() -> str:
+    """The page template shipped with the package (``emulator/traceview/template.html``)."""
+    return resources.files(__package__).joinpath("template.html").read_text(encoding="utf-8")
+
+
+def render_model(model: dict[str, Any]) -> str:
+    """The HTML page for a model from :func:`~emulator.traceview.model.build_model`."""
+    # "<" as \u003c: nothing inside the JSON can end the script element or open a comment.
+    data = json.dumps(model, ensure_ascii=True, separators=(",", ":")).replace("<", "\\u003c")
+    title = html.escape(str(model.get("title") or "trace"))
+    return template().replace("__TITLE__", title).replace("__DATA__", data)
+
+
+def render_trace(path: str | Path) -> str:
+    """The HTML page for the trace file at ``path``."""
+    records, bad = read_records(path)
+    return render_model(build_model(records, title=Path(path).name, bad_lines=bad))
