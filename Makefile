@@ -7,9 +7,9 @@ PROFILE ?= NL668_AM_00
 PTY ?= /tmp/nl668
 ARGS ?=
 
-.PHONY: install mosquitto run test bench certs clean fuzz
+.PHONY: install mosquitto chromium run test bench certs clean fuzz trace-picture
 
-install: $(STAMP) mosquitto
+install: $(STAMP) mosquitto chromium
 
 # tests/e2e starts a real MQTT broker: Debian's mosquitto, installed once (skipped when it is there already).
 mosquitto:
@@ -18,16 +18,31 @@ mosquitto:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends mosquitto; }
 
+# tests/traceview and bench/trace_view.py open the trace view in Debian's headless chromium (driven by
+# playwright, which never downloads a browser here); installed once, skipped when it is there already.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@# the DTR/RTS preload library for `nl668-emu run` (built with cc into ~/.cache/nl668-emulator; optional)
+	$(PY) -m emulator.modemctl.build || echo "no modem-control library: nl668-emu run -- HOST will say why"
 	touch $(STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/nl668-emu --profile $(PROFILE) --pty $(PTY) $(ARGS)
 
-test: $(STAMP) mosquitto
+test: $(STAMP) mosquitto chromium
 	$(PY) -bb -m pytest $(PYTEST_ARGS)
+
+# The README's picture: manual §2.6 example 3 (fails with 45, opens after AT+CCLK) as the trace view shows it.
+trace-picture: $(STAMP) chromium
+	TRACE_PICTURE=$(CURDIR)/docs/trace-view.png $(PY) -m pytest -q -p no:cacheprovider \
+	  "tests/traceview/test_trace_view_browser.py::test_manual_examples[3]"
 
 bench: $(STAMP)
 	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do $(PY) $$b || exit 1; done || echo "no benchmarks yet"
