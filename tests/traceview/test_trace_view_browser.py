@@ -86,9 +86,7 @@ def test_manual_examples(example: int, browser: Browser, tmp_path: Path) -> None
     opened.page.screenshot(path=str(tmp_path / "view.png"))
     assert (tmp_path / "view.png").stat().st_size > 10_000
     if example == 3 and (picture := os.environ.get("TRACE_PICTURE")):
-        opened.page.locator(".k-fail").first.scroll_into_view_if_needed()
-        opened.page.evaluate("window.scrollBy(0, -250)")
-        opened.page.screenshot(path=picture)
+        opened.page.screenshot(path=picture, full_page=True)  # the README's picture: the whole session
 
 
 def test_lab_failures_filters_and_details(browser: Browser, tmp_path: Path) -> None:
