@@ -109,7 +109,9 @@ class Module:
         self._table = table
         self._strict = strict
         self._trace_input = trace_input
-        self._reader = AtReader(self.state.v250, profile.at.line_max)
+        self._reader = AtReader(
+            self.state.v250, profile.at.line_max, lf_is_terminator=profile.at.data_after_cr == "lf-is-terminator"
+        )
         self._actions: list[Action] = []
         self._last_line = b""
         self._entry: _DataEntry | None = None
@@ -181,6 +183,10 @@ class Module:
                 self._finish(waiting.run, ok=False)
             elif self._take(waiting.run, reply):
                 self._continue(waiting.run)
+            if self._entry is not None:
+                # The line went on to a '>' prompt: what the host typed meanwhile starts that block
+                # (the LF of the line's CR LF first). A finished line has already read it (_finish).
+                self._read_typed_ahead()
         else:
             self._say(outcome.said)
 
@@ -199,7 +205,8 @@ class Module:
         line = text.decode("latin-1")
         body = split_prefix(line)
         if body is None:
-            # V.250 §5.2.1 ignores what does not start with AT; some builds answer ERROR.
+            # No AT anywhere (the reader already dropped junk before one): V.250 §5.2.1 ignores the
+            # line; some builds answer ERROR.
             if line.strip(" \t\0") and self.profile.at.non_at_line == "error":
                 self._write(self.state.v250.error(None))
             elif repeat:  # "A/" before any command line: an empty AT
@@ -254,6 +261,10 @@ class Module:
         if run.reset:
             self._power_cycle()
             return
+        self._read_typed_ahead()
+
+    def _read_typed_ahead(self) -> None:
+        """Read the bytes held while the module waited for the network, now that it no longer does."""
         if self._held_input and self._waiting is None:
             typed_ahead = bytes(self._held_input)
             self._held_input.clear()

@@ -143,28 +143,40 @@ class TestHostSendsMore:
     def test_a_file_announced_too_short_is_cut_and_refused(self) -> None:
         m = fresh()
         out = m.send(f'AT+GTSSLFILE="TRUSTFILE",{len(ROOT) - 30}\r'.encode() + ROOT)
-        assert out == b"\r\n> \r\nERROR\r\n"  # the cut PEM does not load; the tail is a non-AT line
+        # The cut PEM does not load: ERROR. The tail is command text, and "-----END CERTIFICATE-----" holds
+        # an AT prefix ("certificATE"): V.250 §5.2.1 ignores what precedes it and "ATE-----" is a syntax error.
+        assert out == b"\r\n> \r\nERROR\r\n\r\nERROR\r\n"
         assert m.module.state.certs.trustfiles == []
         assert m.command("AT") == b"\r\nOK\r\n"
 
 
 class TestLineEndings:
-    def test_cr_lf_after_the_command_makes_the_lf_the_first_data_byte(self) -> None:
-        """A host ending ``+MIPSEND`` with CR LF: the LF is already data (it was in the UART buffer when
-        the prompt went out); the last byte of what it sends then is command text. docs/ROBUSTNESS.md."""
+    """The LF of a prompting line's CR LF is the terminator's, never data (issue 11; tests/core/
+    test_host_line_endings.py has every prompt command, terminator and chunking)."""
+
+    def test_cr_lf_after_the_command_then_exactly_n_bytes(self) -> None:
         m = fresh()
         open_socket(m)
         assert m.send(b"AT+MIPSEND=1,3\r\n") == PROMPT
         assert m.send(b"abc") == b"\r\n+MIPSEND: 1,0,2048\r\n\r\nOK\r\n"
-        assert sent(m) == b"\nab"
-        assert m.send(b"\r") == b""  # "c" + CR: a line without AT, ignored
+        assert sent(m) == b"abc"
         assert m.command("AT") == b"\r\nOK\r\n"
 
-    def test_a_pem_file_survives_cr_lf_because_surrounding_white_space_is_forgiven(self) -> None:
+    def test_a_pem_file_after_cr_lf_is_stored_exactly(self) -> None:
         m = fresh()
-        m.send(f'AT+GTSSLFILE="TRUSTFILE",{len(ROOT)}\r\n'.encode())
-        assert m.send(ROOT) == b"\r\nOK\r\n"  # stored: LF + ROOT minus its final LF; the LF is a line end
-        assert m.module.state.certs.trustfiles == [b"\n" + ROOT[:-1]]
+        assert m.send(f'AT+GTSSLFILE="TRUSTFILE",{len(ROOT)}\r\n'.encode()) == PROMPT
+        assert m.send(ROOT) == b"\r\nOK\r\n"
+        assert m.module.state.certs.trustfiles == [ROOT]
+
+    def test_a_block_that_starts_with_lf_after_a_cr_only_line_is_the_profile_knob(self) -> None:
+        """``at.data_after_cr = "lf-is-data"``: the rare host that ends the line with CR alone and sends
+        a block starting with LF keeps its LF (and then must not send CR LF)."""
+        base = load_profile("NL668_AM_00")
+        m = fresh(replace(base, at=replace(base.at, data_after_cr="lf-is-data")))
+        open_socket(m)
+        assert m.send(b"AT+MIPSEND=1,3\r") == PROMPT
+        assert m.send(b"\nab") == b"\r\n+MIPSEND: 1,0,2048\r\n\r\nOK\r\n"
+        assert sent(m) == b"\nab"
 
 
 class TestPeerGoesAway:

@@ -5,9 +5,10 @@ THE INVARIANT (what "every complete command line gets exactly one final result c
 * A *complete command line* is what the reader frames in line mode: bytes up to S3 (CR), a bare
   S4 (LF), or ``A/`` (which repeats the last line). The LF of CR LF is not a second line.
 * It gets exactly ONE final result code (``OK``, ``ERROR``, ``+CME ERROR: x``; ``0``/``4`` under ``ATV0``)
-  if it starts with ``AT`` (blanks and NULs before it skipped), if it is ``A/``, or if it is longer than
-  ``at.line_max`` (answered ``ERROR`` whatever it holds); a line without ``AT`` gets NONE (V.250 §5.2.1,
-  profile ``at.non_at_line = "ignore"`` on every variant).
+  if it has an ``AT`` prefix (V.250 §5.2.1: what comes before it is ignored; at the start, after blanks and
+  NULs, any case, after other junk ``AT`` or ``at``), if it is ``A/`` (junk before it ignored too), or if it
+  is longer than ``at.line_max`` (answered ``ERROR`` whatever it holds); a line without ``AT`` gets NONE
+  (V.250 §5.2.1, profile ``at.non_at_line = "ignore"`` on every variant).
 * The final may come later than the line: after the data block of a ``>`` prompt (or the 12 s
   inactivity timeout), or after the edge answers ``+MIPDNS``. Bytes during a data entry are data, not
   lines; the final of the suspended line still comes exactly once.
@@ -28,12 +29,13 @@ must give byte-identical output: the reader's framing does not depend on how the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from emulator.core.at_syntax import AtSyntaxError, Form, parse_line, split_prefix
+from emulator.core.at_syntax import AtSyntaxError, Form, parse_line
 from emulator.runtime.in_memory import InMemoryModule
 from emulator.servers.pki import cert_bytes
 from tests.robustness.model import PAST_DATA_TIMEOUT, Edge, at_spelling, check_state, count_finals
@@ -96,9 +98,24 @@ def _framing_change_or_reset(body: str) -> bool:
     return False
 
 
+_PREFIX_AT_START = re.compile(rb"[ \t\0]*[Aa][Tt]")
+_PREFIX_AFTER_JUNK = re.compile(rb"AT|at")
+
+
+def command_body(line: bytes) -> str | None:
+    """What follows the line's ``AT`` prefix, or None: the model of V.250 §5.2.1's "ignored" junk."""
+    found = _PREFIX_AT_START.match(line) or _PREFIX_AFTER_JUNK.search(line)
+    return None if found is None else line[found.end() :].decode("latin-1")
+
+
 def _is_a_slash(line: bytes) -> bool:
-    """Whether typing ``line`` would trigger ``A/`` somewhere (the reader repeats at the ``/``)."""
-    return any(line[:i].strip(b" \t\0") in (b"A", b"a") for i, byte in enumerate(line) if byte == 0x2F)
+    """Whether typing ``line`` would trigger ``A/`` somewhere (the reader repeats at the ``/``): an ``A``
+    (blanks after it allowed) with no ``AT`` prefix before it, then ``/``."""
+    for i, byte in enumerate(line):
+        before = line[:i].rstrip(b" \t\0")
+        if byte == 0x2F and before[-1:] in (b"A", b"a") and command_body(before[:-1]) is None:
+            return True
+    return False
 
 
 @st.composite
@@ -121,7 +138,7 @@ def host_line(draw: st.DrawFn) -> bytes:
     if line == b"A/":
         return line
     line = bytes(b for b in line if b not in (13, 10, 8))  # no terminator or backspace inside a line
-    body = split_prefix(line.decode("latin-1"))
+    body = command_body(line)
     if _is_a_slash(line) or (body is not None and _framing_change_or_reset(body)):
         return b"AT+NOPE"  # (replaced, not filtered out: hypothesis keeps the rest of the example)
     return line
@@ -133,13 +150,12 @@ def expected_finals(line: bytes) -> int:
         return 1
     if len(line) > LINE_MAX:
         return 1
-    return 0 if split_prefix(line.decode("latin-1")) is None else 1
+    return 0 if command_body(line) is None else 1
 
 
 def data_calls(line: bytes) -> list[int]:
     """The announced lengths of the calls on ``line`` that can open a '>' prompt, in order."""
-    text = line.decode("latin-1")
-    body = split_prefix(text)
+    body = command_body(line)
     if body is None:
         return []
     try:
@@ -203,33 +219,26 @@ def run_lines(profile: str, lines: list[tuple[bytes, bytes]], data: st.DataObjec
         after_cr = typed.endswith(b"\r")
         out = bytearray(send(typed))
         out += answer()
-        # With CR LF, the LF after the CR is already the first byte of the first block (docs/ROBUSTNESS.md):
-        # this host knows it and sends one byte less.
-        lf_first = terminator == b"\r\n" and line != b"A/"
+        # With CR LF, the LF after the CR is the terminator's (swallowed even when it lands in data mode):
+        # the host sends every block in full after it (docs/ROBUSTNESS.md).
         # Where the output of the latest step starts: a prompt counts only if it came after the
         # last data sent (under ATQ1 a timed-out entry ends silently, leaving the old prompt last).
         since = 0
-        for index, length in enumerate(data_calls(line if line != b"A/" else last)):
-            lf = b"\n" if lf_first and index == 0 else b""
-            if lf and length == 1:
-                if PROMPT not in out[since:]:
-                    break
-                session.complete_payloads.add(lf)
-                continue
+        for length in data_calls(line if line != b"A/" else last):
             if not bytes(out[since:]).endswith(PROMPT):
                 break
             event("a '>' prompt")
             since = len(out)
             source = data.draw(st.sampled_from([*FILES.values(), b"\x00\x1a\x1b\r\n+++AT\r\n\xff" * 3]))
-            body = (source * (length // max(1, len(source)) + 1))[: length - len(lf)]
+            body = (source * (length // max(1, len(source)) + 1))[:length]
             if data.draw(st.booleans(), label="send it all"):
-                session.complete_payloads.add(lf + body)
+                session.complete_payloads.add(body)
                 out += send(body)
             else:  # the host stops mid-block: the 12 s inactivity timeout ends the entry
                 out += send(body[: data.draw(st.integers(0, len(body) - 1))])
                 out += advance(PAST_DATA_TIMEOUT)
             out += answer()
-        if line != b"A/" and split_prefix(line.decode("latin-1")) is not None and len(line) <= LINE_MAX:
+        if line != b"A/" and command_body(line) is not None and len(line) <= LINE_MAX:
             last = line
         if PROMPT in out:  # a data entry ends the reader's memory of the CR
             after_cr = False

@@ -46,8 +46,8 @@ def test_a_superscript_digit_in_a_parameter_is_a_bad_parameter(m: InMemoryModule
 def test_an_lf_after_a_data_block_is_not_taken_for_the_lf_of_the_command_line(m: InMemoryModule) -> None:
     """Was: the reader's "previous byte was CR" survived the data block, so a lone LF after it vanished.
 
-    Found by the exact property test: ``AT+GTSSLFILE=...,n`` CR LF (the LF is data byte 1), the block,
-    then a bare LF: it is an (empty, ignored) line of its own, echoed under ATE1.
+    Found by the exact property test: ``AT+GTSSLFILE=...,n`` CR, the block, then a bare LF: it is an
+    (empty, ignored) line of its own, echoed under ATE1. (Only a *first* data byte LF is the CR's pair.)
     """
     m.command("ATE1")
     assert m.send(b'AT+GTSSLFILE="TRUSTFILE",4\r') == b'AT+GTSSLFILE="TRUSTFILE",4\r\r\n> '
@@ -72,4 +72,23 @@ def test_a_send_block_for_a_socket_the_peer_closed_during_the_entry_is_refused(m
     out = m.send(b"data")
     assert out.startswith(b"\r\n+CME ERROR: 3\r\n")
     assert not [a for a in m.links.take() if isinstance(a, SendToPeer)]
+    check_state(m.module)
+
+
+def test_bytes_typed_during_a_network_wait_reach_the_prompt_that_follows(m: InMemoryModule) -> None:
+    """Was: ``AT+MIPDNS=...;+MIPSEND=1,3`` CR LF + the block in one write: the bytes after the line were held
+    while +MIPDNS waited, and only a *finished* line read them back, so the prompt waited 12 s for a block
+    already sent and the LF and block were then read as command text (Module._read_typed_ahead)."""
+    from emulator.core.actions import ResolveName, SendToPeer
+    from emulator.core.events import LinkOpened, NameResolved
+
+    m.command("AT+MIPCALL=1")
+    m.command('AT+MIPOPEN=1,,"peer.test",80,0')
+    m.event(LinkOpened(link_id=1))
+    m.links.take()
+    assert m.send(b'AT+MIPDNS="x.test";+MIPSEND=1,3\r\nabcAT\r\n') == b""  # waiting for the network
+    (query,) = [a.query for a in m.links.take() if isinstance(a, ResolveName)]
+    out = m.event(NameResolved(query=query, addresses=("127.0.0.1",)))
+    assert out == b'\r\n+MIPDNS: "x.test",127.0.0.1\r\n\r\n> \r\n+MIPSEND: 1,0,2048\r\n\r\nOK\r\n\r\nOK\r\n'
+    assert [a.data for a in m.links.take() if isinstance(a, SendToPeer)] == [b"abc"]
     check_state(m.module)
