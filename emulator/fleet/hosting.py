@@ -1,0 +1,331 @@
+"""Emulated modules inside a gevent process (a Locust worker): an asyncio loop on a real OS thread.
+
+Locust runs on gevent and monkey-patches the process at import: ``threading.Thread`` becomes a greenlet,
+``selectors.DefaultSelector`` gevent's, locks gevent's. The emulator's runtime is asyncio. Run as is,
+``RunningModule``'s "thread" would be a greenlet whose ``run_forever`` never yields to the gevent hub, and
+every Locust user would stop. So :class:`ModuleHost` takes the *originals* from gevent
+(:func:`gevent.monkey.get_original`: ``_thread.start_new_thread``, ``selectors.EpollSelector``, a real
+lock) and runs ONE asyncio loop for all the process's modules on one real OS thread, as ``nl668-emu
+--modules N`` does in its own process. The Locust users stay greenlets on the gevent hub, and the two sides
+meet only in :class:`FleetLine` and :meth:`ModuleHost.call`:
+
+* greenlet -> loop: ``loop.call_soon_threadsafe`` (asyncio's self-pipe; thread-safe by design);
+* loop -> greenlet: the loop thread appends to a buffer under a real lock and, only if a greenlet waits on
+  it, queues the line and fires ONE gevent async watcher for the host (``watcher.send()`` is the one gevent
+  call that is safe from another thread); its callback, on the hub, sets each queued line's gevent Event.
+
+Why not a process per worker with AT over a socket or PTY: the in-process line costs no syscall per AT
+exchange and no extra process, and a module is created when Locust spawns a user (no pool to size in
+advance). bench/fleet.py measures both sides' CPU; the loop thread and the greenlets share one GIL, so a
+Locust worker process uses one core: run one Locust worker per core (``--processes`` or several
+``--worker``), which is what Locust recommends anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+from gevent import get_hub
+from gevent.event import Event
+from gevent.monkey import get_original
+
+from ..core.profile import Profile
+from ..profiles import load_profile
+from ..runtime.clocks import SystemClock
+from ..runtime.driver import AsyncioScheduler
+from ..runtime.resolve import Resolver
+from ..runtime.station import Station, build_station
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_start_new_thread: Callable[..., int] = get_original("_thread", "start_new_thread")
+_allocate_lock: Callable[[], Any] = get_original("_thread", "allocate_lock")
+_get_ident: Callable[[], int] = get_original("_thread", "get_ident")
+
+
+def _selector() -> Any:
+    """The kernel's selector, not gevent's (which would start a gevent hub on the loop thread)."""
+    for name in ("EpollSelector", "PollSelector", "SelectSelector"):
+        try:
+            return get_original("selectors", name)()
+        except AttributeError:
+            continue
+    raise RuntimeError("no selector")
+
+
+#: Bytes kept for a user that is not reading; beyond HIGH_WATER the module's peers are paused (as a UART's
+#: hardware flow control would); past MAX_PENDING output is dropped, as a UART with no reader drops it.
+HIGH_WATER = 256 * 1024
+LOW_WATER = 64 * 1024
+MAX_PENDING = 1024 * 1024
+
+
+class _Waiter:
+    """Something a greenlet waits on and the loop thread completes (through the host's watcher)."""
+
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event = Event()
+
+
+class FleetLine:
+    """One module's serial line. ``start/write/close/flow`` run on the loop thread; the rest in greenlets."""
+
+    def __init__(self, host: ModuleHost) -> None:
+        self._host = host
+        self._loop = host.loop
+        self._receiver: Callable[[bytes], None] | None = None
+        self._out = bytearray()
+        self._lock = _allocate_lock()
+        self._waiting = False
+        self._blocked = False
+        self._waiter = _Waiter()
+        self.closed = False
+        self.flow: Callable[[bool], None] | None = None
+
+    # --- loop thread -------------------------------------------------------------------------------
+
+    def start(self, receiver: Callable[[bytes], None]) -> None:
+        self._receiver = receiver
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            if self.closed or not data:
+                return
+            self._out += data[: max(0, MAX_PENDING - len(self._out))]
+            block = not self._blocked and len(self._out) > HIGH_WATER
+            self._blocked = self._blocked or block
+            wake, self._waiting = self._waiting, False
+        if wake:
+            self._host.wake(self._waiter)
+        if block and self.flow is not None:
+            self.flow(True)
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            wake, self._waiting = self._waiting, False
+        if wake:
+            self._host.wake(self._waiter)
+
+    def _feed(self, data: bytes) -> None:
+        if self._receiver is not None and not self.closed:
+            self._receiver(data)
+
+    # --- greenlets ---------------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Host bytes to the module."""
+        if data:
+            self._loop.call_soon_threadsafe(self._feed, bytes(data))
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._out)
+
+    def read(self, size: int, timeout: float | None) -> bytes:
+        """Up to ``size`` bytes: once ``size`` are there, or what is there after ``timeout`` (0: no wait)."""
+        deadline = None if timeout is None else self._loop.time() + timeout
+        while True:
+            with self._lock:
+                if len(self._out) >= size or self.closed:
+                    break
+                remaining = None if deadline is None else deadline - self._loop.time()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._waiting = True
+                self._waiter.event.clear()  # before the lock is released: a write after this wakes us
+            self._waiter.event.wait(remaining)
+        with self._lock:
+            self._waiting = False
+            data = bytes(self._out[:size])
+            del self._out[:size]
+            release = self._blocked and len(self._out) < LOW_WATER
+            self._blocked = self._blocked and not release
+        if release and self.flow is not None:
+            self._loop.call_soon_threadsafe(self.flow, False)
+        return data
+
+    def discard(self) -> None:
+        """Drop what the user has not read (``reset_input_buffer``)."""
+        with self._lock:
+            self._out.clear()
+            release, self._blocked = self._blocked, False
+        if release and self.flow is not None:
+            self._loop.call_soon_threadsafe(self.flow, False)
+
+
+class FleetPort:
+    """The pyserial subset :class:`~emulator.at_client.AtClient` uses, over a :class:`FleetLine`."""
+
+    def __init__(self, line: FleetLine, timeout: float = 1.0) -> None:
+        self.line = line
+        self.timeout: float | None = timeout
+
+    @property
+    def in_waiting(self) -> int:
+        return self.line.waiting
+
+    def read(self, size: int = 1) -> bytes:
+        return self.line.read(size, self.timeout)
+
+    def write(self, data: bytes) -> int:
+        self.line.send(data)
+        return len(data)
+
+    def reset_input_buffer(self) -> None:
+        self.line.discard()
+
+    def close(self) -> None:
+        pass
+
+
+class ModuleHost:
+    """One asyncio loop on a real OS thread, serving every module of this process.
+
+    ``call`` and ``run`` may be used from greenlets (they wait on a gevent event, so other users run
+    meanwhile) or from a plain thread that runs the gevent hub (tests, benchmarks).
+    """
+
+    _shared: ModuleHost | None = None
+
+    def __init__(self, timeout: float = 30.0) -> None:
+        self.timeout = timeout
+        self.errors: list[BaseException] = []
+        self.loop = asyncio.SelectorEventLoop(_selector())
+        self.loop.set_exception_handler(self._on_loop_error)
+        self.clock = SystemClock()
+        self.scheduler = AsyncioScheduler(self.loop, self.clock)
+        self.modules = 0
+        self._lock = _allocate_lock()
+        self._ready: list[_Waiter] = []
+        self._signalled = False
+        self._watcher = get_hub().loop.async_()
+        self._watcher.start(self._on_wake)
+        self._stopped = _allocate_lock()
+        self._stopped.acquire()
+        self._closed = False
+        self.thread_ident = _start_new_thread(self._run, ())
+
+    @classmethod
+    def shared(cls) -> ModuleHost:
+        """The process's host, started on first use and stopped at exit."""
+        if cls._shared is None or cls._shared._closed:
+            cls._shared = cls()
+            atexit.register(cls._shared.close)
+        return cls._shared
+
+    # --- cross-thread plumbing ----------------------------------------------------------------------
+
+    def wake(self, waiter: _Waiter) -> None:
+        """(loop thread) Set ``waiter``'s event on the hub."""
+        with self._lock:
+            self._ready.append(waiter)
+            fire, self._signalled = not self._signalled, True
+        if fire:
+            self._watcher.send()
+
+    def _on_wake(self) -> None:
+        with self._lock:
+            ready, self._ready, self._signalled = self._ready, [], False
+        for waiter in ready:
+            waiter.event.set()
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the loop thread; return its result or raise its exception."""
+        if _get_ident() == self.thread_ident:
+            return fn(*args)
+        waiter = _Waiter()
+        box: list[Any] = []
+
+        def run() -> None:
+            try:
+                box.append((True, fn(*args)))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                box.append((False, exc))
+            self.wake(waiter)
+
+        self.loop.call_soon_threadsafe(run)
+        if not waiter.event.wait(self.timeout):
+            raise TimeoutError(f"the module loop did not run {fn!r} in {self.timeout} s")
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def run(self, coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run the coroutine ``coro()`` on the loop; return its result."""
+        waiter = _Waiter()
+        box: list[Any] = []
+
+        def done(task: asyncio.Task[T]) -> None:
+            box.append(task)
+            self.wake(waiter)
+
+        self.loop.call_soon_threadsafe(lambda: self.loop.create_task(coro()).add_done_callback(done))
+        if not waiter.event.wait(self.timeout):
+            raise TimeoutError(f"the module loop did not finish {coro!r} in {self.timeout} s")
+        return box[0].result()  # type: ignore[no-any-return]
+
+    # --- modules ------------------------------------------------------------------------------------
+
+    def add(self, profile: str | Profile, *, resolve: Sequence[str] = (), name: str | None = None) -> tuple[Station, FleetLine]:
+        """Build and power on one module behind a new :class:`FleetLine`."""
+        loaded = load_profile(profile) if isinstance(profile, str) else profile
+        resolver = Resolver.from_specs(resolve)
+
+        def build() -> tuple[Station, FleetLine]:
+            line = FleetLine(self)
+            self.modules += 1
+            station = build_station(self.loop, self.scheduler, loaded, line, clock=self.clock, resolver=resolver,
+                                    name=name or f"fleet-{self.modules}")
+            return station, line
+
+        return self.call(build)
+
+    def remove(self, station: Station) -> None:
+        """Power a module off: its line, timers and sockets (waits until the sockets are closed)."""
+        self.call(station.close)
+
+        async def closed() -> None:
+            await station.links.wait_closed()
+
+        self.run(closed)
+
+    def close(self) -> None:
+        """Stop the loop thread (modules still on it are dropped with it)."""
+        if self._closed:
+            return
+        self._closed = True
+
+        def stop() -> None:
+            self.scheduler.close()
+            self.loop.stop()
+
+        self.loop.call_soon_threadsafe(stop)
+        if not self._stopped.acquire(timeout=self.timeout):
+            logger.warning("the module loop did not stop in %s s", self.timeout)
+            return
+        self.loop.close()
+        self._watcher.stop()
+        self._watcher.close()
+
+    def _run(self) -> None:
+        try:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_forever()
+        finally:
+            self._stopped.release()
+
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        self.errors.append(exc if isinstance(exc, BaseException) else RuntimeError(context.get("message")))
+        loop.default_exception_handler(context)
