@@ -5,7 +5,7 @@ The manual's vocabulary lives here; OpenSSL's lives in ``emulator/tls``.
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 
 class CmeError(IntEnum):
@@ -122,3 +122,41 @@ class GtsslErr(IntEnum):
     HOST_MISMATCH = 153  #: "host mismatch (Common Name)"
     ALERT_FOR_VIEWING_CERTIFICATE = 154
     UNRECOGNIZED_SERVER_NAME = 155
+
+
+class FailureClass(StrEnum):
+    """What kind of failure ended an SSL connection: the key of a profile's ``[gtsslerr]`` table.
+
+    The TLS engine reports each failure as one of these plus the NL668 code
+    (:class:`GtsslErr`); the core writes ``+GTSSLERR`` through the profile's
+    table, so an NL668 keeps its alert numbers and an L610 reports its own
+    negative codes (issue 11 field evidence). Few on purpose: they are the
+    distinctions a host can act on (fix the CA, fix the clock, re-upload a
+    file, change settings, retry).
+    """
+
+    VERIFY = "verify"  #: the server's certificate was refused (chain, CA, purpose, host name, no TRUSTFILE)
+    TIME = "time"  #: the certificate is not valid at the module clock (expired / not yet valid)
+    FILE = "file"  #: a loaded TRUSTFILE, CERTFILE or KEYFILE cannot be used (e.g. not PEM)
+    ALERT = "alert"  #: the handshake or session ended with a TLS alert, sent or received, not from verification
+    #: the module's own inability: no alert at all, or it sent internal_error (no usable suite, a non-TLS reply)
+    INTERNAL = "internal"
+    TIMEOUT = "timeout"  #: no answer within ``sockets.open_timeout_s``: the module gave up
+
+
+def failure_class_of(code: int) -> FailureClass:
+    """The class a bare NL668 code implies, for a failure reported without one.
+
+    Only unambiguous codes say more than "alert": 152 is always a file, 90
+    from the module always its own time-out, 80 without an alert internal.
+    The engine's own classification (:func:`emulator.tls.alert_codes.classify_failure`)
+    is preferred wherever X509 errors are known, since 42 and 48 may be a
+    verification failure or an alert the server sent.
+    """
+    if code == GtsslErr.INVALID:
+        return FailureClass.FILE
+    if code == GtsslErr.USER_CANCELED:
+        return FailureClass.TIMEOUT
+    if code == GtsslErr.INTERNAL_ERROR:
+        return FailureClass.INTERNAL
+    return FailureClass.ALERT

@@ -9,6 +9,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 
+from .codes import FailureClass
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TimerExpired:
@@ -30,13 +32,16 @@ class LinkOpened:
 class LinkOpenFailed:
     """Socket ``link_id`` could not be opened.
 
-    ``gtsslerr`` is the ``+GTSSLERR`` code of a failed handshake (manual §1.3.4),
-    ``None`` when no TLS error is involved (refused, unreachable, unresolvable).
+    ``gtsslerr`` is the NL668 ``+GTSSLERR`` code of a failed handshake (manual §1.3.4),
+    ``None`` when no TLS error is involved (refused, unreachable, unresolvable);
+    ``failure`` its class, which the profile's ``[gtsslerr]`` table maps to what
+    the host sees (``None``: implied by the code, :func:`~.codes.failure_class_of`).
     ``why`` is for logs and traces only, never for the host.
     """
 
     link_id: int
     gtsslerr: int | None = None
+    failure: FailureClass | None = None
     why: str = ""
 
 
@@ -55,11 +60,13 @@ class PeerDataReceived:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PeerClosed:
     """The peer or the network ended socket ``link_id``: ``reset`` for a RST or a network error,
-    otherwise an orderly close (FIN, or close_notify then FIN). ``gtsslerr`` when a TLS alert ended it."""
+    otherwise an orderly close (FIN, or close_notify then FIN). ``gtsslerr`` (and its ``failure`` class)
+    when a TLS alert ended it."""
 
     link_id: int
     reset: bool = False
     gtsslerr: int | None = None
+    failure: FailureClass | None = None
     why: str = ""
 
 

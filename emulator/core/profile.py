@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .codes import FailureClass
+
 ContentCheck = Literal["parse", "armour", "none"]
 NonAtLine = Literal["ignore", "error"]
 DataAfterCr = Literal["lf-is-terminator", "lf-is-data"]
@@ -37,10 +39,15 @@ class Identity:
 class SslFacts:
     """The SSL command set as this variant has it (manual §1.4.4 and §1.5.4)."""
 
-    versions: frozenset[int]  #: accepted ``+GTSSLVER`` values
-    default_version: int
+    versions: frozenset[int]  #: accepted ``+GTSSLVER`` values; 0 = "not set" where the firmware has it (L610)
+    default_version: int  #: what ``+GTSSLVER?`` answers at power-on
     default_ciphers: tuple[int, ...]  #: loaded at connect time when no id is enabled
     optional_ciphers: tuple[int, ...]  #: "other non-default algorithms"
+
+    @property
+    def highest_version(self) -> int:
+        """The newest protocol the variant speaks: what a connection uses while ``+GTSSLVER`` is 0 (chosen)."""
+        return max(self.versions)
 
     @property
     def supported_ciphers(self) -> tuple[int, ...]:
@@ -113,6 +120,28 @@ class SocketFacts:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class GtsslErrTable:
+    """What ``+GTSSLERR`` reports for each failure class (docs/GTSSLERR.md).
+
+    A class mapped to ``None`` reports the NL668 code as the engine found it
+    (the alert number, 152, 153...: manual §1.3.4); an integer replaces it
+    (the L610's -11, -19...). A profile without a ``[gtsslerr]`` table gets
+    :data:`NL668_GTSSLERR`: every class reports the NL668 code.
+    """
+
+    codes: Mapping[FailureClass, int | None]
+
+    def report(self, failure: FailureClass, nl668_code: int) -> int:
+        """The number ``+GTSSLERR`` shows for a failure of class ``failure`` whose NL668 code is ``nl668_code``."""
+        code = self.codes.get(failure)
+        return nl668_code if code is None else code
+
+
+#: The default: the manual's own numbers for every class.
+NL668_GTSSLERR: GtsslErrTable = GtsslErrTable(codes={failure: None for failure in FailureClass})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Profile:
     """One product variant. Build with :func:`emulator.core.profile_parse.parse_profile`."""
 
@@ -126,5 +155,7 @@ class Profile:
     boot: BootFacts
     network: NetworkFacts
     sockets: SocketFacts
+    #: ``+GTSSLERR`` numbers per failure class; optional in the file (default: the NL668's)
+    gtsslerr: GtsslErrTable = NL668_GTSSLERR
     #: table name (e.g. ``"ssl"``) -> its ``source`` text, after inheritance
     sources: Mapping[str, str] = field(default_factory=dict)

@@ -23,13 +23,16 @@ from collections.abc import Collection, Mapping
 from types import MappingProxyType
 from typing import Any, Final, NoReturn, cast
 
+from .codes import FailureClass
 from .errors import ProfileError
 from .profile import (
+    NL668_GTSSLERR,
     AtFacts,
     BootFacts,
     ContentCheck,
     DataAfterCr,
     FileLimits,
+    GtsslErrTable,
     Identity,
     NetworkFacts,
     NonAtLine,
@@ -42,13 +45,22 @@ from .profile import (
 
 SCHEMA: Final = 1
 #: the tables of a profile, in file order; each one carries a ``source``
-TABLES: Final = ("identity", "ssl", "files", "at", "boot", "network", "sockets")
+TABLES: Final = ("identity", "ssl", "files", "at", "boot", "network", "sockets", "gtsslerr")
+#: tables a profile may leave out (in the variant and its family): they then take this source and value
+OPTIONAL_TABLES: Final[Mapping[str, tuple[str, Any]]] = MappingProxyType({
+    "gtsslerr": ("manual §1.3.4: the NL668 codes (alert numbers, 150-155) for every failure class (default)",
+                 NL668_GTSSLERR),
+})
 
 _VARIANT_KEYS: Final = frozenset({"schema", "name", "family", "description", "based_on", *TABLES})
 _FAMILY_KEYS: Final = frozenset({"schema", "family", "description", *TABLES})
 
-#: ``+GTSSLVER`` values (manual §1.4.4)
-SSL_VERSION_IDS: Final = frozenset({1, 2, 3, 4})
+#: ``+GTSSLVER`` values (manual §1.4.4); 0 is "not set", which the L610 answers at power-on (issue 11)
+SSL_VERSION_IDS: Final = frozenset({0, 1, 2, 3, 4})
+#: what a ``[gtsslerr]`` value may say instead of a number: report the NL668 code unchanged
+GTSSLERR_NL668: Final = "nl668"
+#: the numbers a ``[gtsslerr]`` value may replace a code with: never 0, which means "no error" (§1.3.4)
+_GTSSLERR_RANGE: Final = range(-255, 256)
 #: ``<cipalgID>`` values that name one algorithm (manual §1.5.4); 0 and 255 are selectors
 CIPHER_IDS: Final = range(1, 11)
 CONTENT_CHECKS: Final = ("parse", "armour", "none")
@@ -231,6 +243,7 @@ _TABLE_KEYS: Final[Mapping[str, frozenset[str]]] = {
             "result_before_ok", "open_failure", "close_type_tls", "close_type_tcp", "peer_close", "push_after_send",
         }
     ),
+    "gtsslerr": frozenset(failure.value for failure in FailureClass),
 }
 
 #: keys added after profiles were written: a table may leave them out (the field's default applies)
@@ -258,7 +271,9 @@ def _identity(t: Mapping[str, Any], p: str, w: str) -> Identity:
 
 
 def _ssl(t: Mapping[str, Any], p: str, w: str) -> SslFacts:
-    versions = _int_list(t, "versions", p, w, SSL_VERSION_IDS, "an SSL version id (1-4)")
+    versions = _int_list(t, "versions", p, w, SSL_VERSION_IDS, "an SSL version id (0 not set, 1-4)")
+    if not set(versions) - {0}:
+        _fail(w, f"{p}.versions", "must name at least one protocol (1-4); 0 alone cannot connect")
     default_version = _int(t, "default_version", p, w, versions, f"in versions {list(versions)}")
     cipher_text = "a cipher algorithm id (1-10)"
     default_ciphers = _int_list(t, "default_ciphers", p, w, CIPHER_IDS, cipher_text)
@@ -370,6 +385,22 @@ def _sockets(t: Mapping[str, Any], p: str, w: str) -> SocketFacts:
     )
 
 
+def _gtsslerr(t: Mapping[str, Any], p: str, w: str) -> GtsslErrTable:
+    codes: dict[FailureClass, int | None] = {}
+    for failure in FailureClass:
+        path = f"{p}.{failure.value}"
+        value = t[failure.value]
+        if value == GTSSLERR_NL668:
+            codes[failure] = None
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(w, path, f"expected an integer or {GTSSLERR_NL668!r}, got {_kind(value)}")
+        if value == 0 or value not in _GTSSLERR_RANGE:
+            _fail(w, path, f"{value} is not a +GTSSLERR code (-255 to 255, not 0: 0 means no error)")
+        codes[failure] = value
+    return GtsslErrTable(codes=MappingProxyType(codes))
+
+
 _READERS: Final = {
     "identity": _identity,
     "ssl": _ssl,
@@ -378,6 +409,7 @@ _READERS: Final = {
     "boot": _boot,
     "network": _network,
     "sockets": _sockets,
+    "gtsslerr": _gtsslerr,
 }
 
 
@@ -472,6 +504,8 @@ def parse_profile(
                 _table(table, fam[table], family_where)
         elif table in fam:
             parsed[table], sources[table] = _table(table, fam[table], family_where)
+        elif table in OPTIONAL_TABLES:
+            sources[table], parsed[table] = OPTIONAL_TABLES[table]
         else:
             in_family = f" nor in family {based_on!r}" if based_on else ""
             _fail(where, f"$.{table}", f"missing table (not in this file{in_family})")

@@ -59,6 +59,7 @@ from functools import partial
 from typing import Any, cast
 
 from ..core.actions import Action, CloseLink, OpenLink, PauseReading, Protocol, ResolveName, SendToPeer
+from ..core.codes import FailureClass
 from ..core.events import (
     Event,
     LinkClosed,
@@ -269,7 +270,7 @@ class PeerLinks:
                 link.tls.send(data)
             except TlsFailure as exc:
                 self._write_tls(link)
-                self._peer_closed(link, reset=True, gtsslerr=exc.gtsslerr, why=exc.why)
+                self._peer_closed(link, reset=True, gtsslerr=exc.gtsslerr, failure=exc.failure, why=exc.why)
                 self._end_transport(link)
                 return
             self._write_tls(link)
@@ -511,7 +512,7 @@ class PeerLinks:
                 with suppress(OSError):
                     sock.send(alert)
             self._note_tls(link)
-            self._fail_open(link, exc.gtsslerr, exc.why)
+            self._fail_open(link, exc.gtsslerr, exc.why, exc.failure)
             sock.close()
             return False
         except OSError as exc:  # reset right after the connect, say
@@ -570,9 +571,9 @@ class PeerLinks:
                 if not was_open:  # the same bytes finished the handshake and broke the session
                     self._opened(link, tls.negotiated)
                 self._drain_plaintext(link)
-                self._peer_closed(link, reset=True, gtsslerr=exc.gtsslerr, why=exc.why)
+                self._peer_closed(link, reset=True, gtsslerr=exc.gtsslerr, failure=exc.failure, why=exc.why)
             else:
-                self._fail_open(link, exc.gtsslerr, exc.why)
+                self._fail_open(link, exc.gtsslerr, exc.why, exc.failure)
             self._end_transport(link)
             return
         self._write_tls(link)
@@ -600,8 +601,8 @@ class PeerLinks:
                 return
             except TlsFailure as exc:
                 self._write_tls(link)
-                self._fail_open(link, exc.gtsslerr, exc.why)
-                self._peer_closed(link, reset=True, gtsslerr=exc.gtsslerr, why=exc.why)
+                self._fail_open(link, exc.gtsslerr, exc.why, exc.failure)
+                self._peer_closed(link, reset=True, gtsslerr=exc.gtsslerr, failure=exc.failure, why=exc.why)
                 return
             self._drain_plaintext(link)
         if link.phase is _Phase.OPENING:
@@ -629,16 +630,18 @@ class PeerLinks:
 
     # -- endings ----------------------------------------------------------------------------------------
 
-    def _fail_open(self, link: _Link, gtsslerr: int | None, why: str) -> None:
+    def _fail_open(self, link: _Link, gtsslerr: int | None, why: str, failure: FailureClass | None = None) -> None:
         if link.phase is not _Phase.OPENING:
             return
         link.phase = _Phase.ENDED
         if not (link.closing or link.silenced):
             code = "" if gtsslerr is None else f" (GTSSLERR {gtsslerr})"
             logger.info("%s link %d: open failed%s: %s", self.name, link.link_id, code, why)
-        self._emit(link, LinkOpenFailed(link_id=link.link_id, gtsslerr=gtsslerr, why=why))
+        self._emit(link, LinkOpenFailed(link_id=link.link_id, gtsslerr=gtsslerr, failure=failure, why=why))
 
-    def _peer_closed(self, link: _Link, *, reset: bool, why: str, gtsslerr: int | None = None) -> None:
+    def _peer_closed(
+        self, link: _Link, *, reset: bool, why: str, gtsslerr: int | None = None, failure: FailureClass | None = None
+    ) -> None:
         if link.phase is not _Phase.OPEN:
             return
         link.phase = _Phase.ENDED
@@ -646,7 +649,7 @@ class PeerLinks:
             how = "reset" if reset else "closed"
             code = "" if gtsslerr is None else f" (GTSSLERR {gtsslerr})"
             logger.info("%s link %d: %s%s: %s", self.name, link.link_id, how, code, why)
-        self._emit(link, PeerClosed(link_id=link.link_id, reset=reset, gtsslerr=gtsslerr, why=why))
+        self._emit(link, PeerClosed(link_id=link.link_id, reset=reset, gtsslerr=gtsslerr, failure=failure, why=why))
 
     def _end_transport(self, link: _Link) -> None:
         """Close the socket after what is queued (the alert, our close_notify) has gone out."""

@@ -130,8 +130,14 @@ def classify_failure(
         # OpenSSL failed without any alert (e.g. "no ciphers available" before
         # the ClientHello): the module's own fault, internal_error.
         return FailureClass.INTERNAL, int(GtsslErr.INTERNAL_ERROR)
-    # The alert we sent because verification refused the chain is a verification failure.
-    kind = verdict if verify and failed_x509 and source is Source.SENT else FailureClass.ALERT
+    # The alert we sent because verification refused the chain is a verification failure;
+    # an internal_error we sent is our own inability (e.g. "no ciphers available" at the hello).
+    if verify and failed_x509 and source is Source.SENT:
+        kind = verdict
+    elif source is Source.SENT and alert == ALERT_INTERNAL_ERROR:
+        kind = FailureClass.INTERNAL
+    else:
+        kind = FailureClass.ALERT
     if (source, alert) in OVERRIDES:
         return kind, int(OVERRIDES[(source, alert)])
     return kind, alert if alert in MANUAL_ALERTS else int(GtsslErr.HANDSHAKE_FAILURE)

@@ -22,7 +22,7 @@ Fidelity points, each from tls-engine.md:
 * §4.4: tlslite validates no chain; :class:`_ModuleConnection` verifies it in
   the cert-chain hook with pyOpenSSL ``X509StoreContext`` at the module clock
   and with the host name, and sends the alert OpenSSL's ``x509table`` gives.
-  The code then comes from the same :func:`gtsslerr_for` as OpenSSL's.
+  The class and code then come from the same :func:`classify_failure` as OpenSSL's.
 * §4.2: tlslite's pure-Python 3DES runs at ~4.5 kB/s; the record layer's
   cipher factories are replaced with ``cryptography`` CBC (~5 MB/s).
 """
@@ -59,7 +59,7 @@ from tlslite.messages import Alert
 from emulator.core.codes import CipherId, GtsslErr, SslVersion
 from emulator.core.tls_request import TlsRequest
 
-from .alert_codes import TlsFailure, TlsPeerClosed, gtsslerr_for
+from .alert_codes import TlsFailure, TlsPeerClosed, classify_failure
 from .context_factory import LEGACY_CIPHER_IDS, is_ip_literal, set_module_time
 from .session import HandshakeSteps
 
@@ -552,7 +552,7 @@ class LegacyTlsClient:
             if exc.level != AlertLevel.fatal:
                 received = None
         errnos = [e for _, e in self.verify_errors]
-        code = gtsslerr_for(
+        failure, code = classify_failure(
             sent=sent, received=received, verify_errors=errnos, verify=self._request.verify,
             trust_files=len(self._request.trust_pems),
         )
@@ -560,5 +560,5 @@ class LegacyTlsClient:
         parts += [f"received alert {received}"] if received is not None else []
         parts += [f"X509 error {e} at depth {d}" for d, e in self.verify_errors if e]
         parts.append(f"tlslite-ng: {type(exc).__name__}")
-        self._failure = TlsFailure(code, "; ".join(parts))
+        self._failure = TlsFailure(code, "; ".join(parts), failure=failure)
         return self._failure

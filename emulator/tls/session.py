@@ -14,7 +14,7 @@ moves bytes:
 A fatal error raises :class:`TlsFailure` carrying the ``+GTSSLERR`` code; the
 alert we owe the server is already queued, so the caller flushes
 ``outgoing()`` and then closes. The code comes from
-:func:`~emulator.tls.alert_codes.gtsslerr_for` over what the info and verify
+:func:`~emulator.tls.alert_codes.classify_failure` over what the info and verify
 callbacks recorded (never from OpenSSL's error strings, which are only text).
 A TCP close during the handshake is :class:`TlsPeerClosed` instead: no alert,
 so no ``+GTSSLERR`` code.
@@ -34,7 +34,7 @@ from OpenSSL._util import lib as _lib
 from emulator.core.codes import GtsslErr
 from emulator.core.tls_request import TlsRequest
 
-from .alert_codes import TlsFailure, TlsPeerClosed, gtsslerr_for
+from .alert_codes import TlsFailure, TlsPeerClosed, classify_failure
 from .context_factory import CIPHER_NAMES, HandshakeLog, client_context, configure_connection
 
 __all__ = ["HandshakeSteps", "TlsClient", "TlsFailure", "TlsPeerClosed"]
@@ -245,7 +245,7 @@ class TlsClient:
         sent = self._log.first_fatal("sent")
         received = self._log.first_fatal("recv")
         errnos = [errno for _, errno in self._log.verify_errors]
-        code = gtsslerr_for(
+        failure, code = classify_failure(
             sent=sent,
             received=received,
             verify_errors=errnos,
@@ -259,7 +259,7 @@ class TlsClient:
             parts.append(f"received alert {received}")
         parts += [f"X509 error {errno} at depth {depth}" for depth, errno in self._log.verify_errors if errno]
         parts.append(f"OpenSSL: {_reasons(exc)}")
-        self._failure = TlsFailure(code, "; ".join(parts))
+        self._failure = TlsFailure(code, "; ".join(parts), failure=failure)
         logger.debug("TLS failed: %s", self._failure)
         return self._failure
 

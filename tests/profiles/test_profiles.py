@@ -37,6 +37,10 @@ VARIANTS = (
     "NL668_JP_01",
     "NL668_LA_00",
 )
+#: the L610 family (issue 11 field evidence): same command family, not in the NL668 manual's notes
+L610_VARIANTS = ("L610",)
+#: every shipped profile: 16
+ALL_PROFILES = VARIANTS + L610_VARIANTS
 
 #: manual §1.4.4 note: "SSL3.0 does not support on NL668_AM_00/01, NL668_JP_00/01, NL668_CN_03/04, NL668_LA_00"
 NO_SSL3 = {"NL668_AM_00", "NL668_AM_01", "NL668_JP_00", "NL668_JP_01", "NL668_CN_03", "NL668_CN_04", "NL668_LA_00"}
@@ -67,7 +71,7 @@ def _no_user_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- the shipped profiles ----------------------------------------------------
 
 
-@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("name", ALL_PROFILES)
 def test_every_variant_loads(name: str) -> None:
     profile = load_profile(name)
     assert profile.name == name
@@ -83,15 +87,17 @@ def test_default_profile_exists() -> None:
 
 
 def test_list_profiles_is_exactly_the_variants() -> None:
-    assert list_profiles() == sorted(VARIANTS)
+    assert list_profiles() == sorted(ALL_PROFILES)
+    assert len(ALL_PROFILES) == 16
 
 
-@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("name", ALL_PROFILES)
 def test_every_table_has_a_source(name: str) -> None:
     sources = load_profile(name).sources
     assert set(sources) == set(TABLES)
     for table, source in sources.items():
-        assert "manual §" in source or source.startswith("chosen:") or "fibocom-tcpip.md" in source, (table, source)
+        cited = ("manual §", "fibocom-tcpip.md", "issue 11 field evidence (L610-CN")
+        assert any(c in source for c in cited) or source.startswith("chosen:"), (table, source)
 
 
 def test_ssl3_missing_exactly_on_the_manual_1_4_4_list() -> None:
@@ -146,7 +152,7 @@ def test_identity_is_consistent(name: str) -> None:
 
 
 def test_identities_are_distinct() -> None:
-    identities = [load_profile(name).identity for name in VARIANTS]
+    identities = [load_profile(name).identity for name in ALL_PROFILES]
     for attr in ("imei", "imsi", "iccid", "revision"):
         values = [getattr(i, attr) for i in identities]
         assert len(set(values)) == len(values), attr
@@ -160,8 +166,8 @@ def test_manual_2_6_example_1_network_on_cn_builds() -> None:
 
 
 def test_manual_1_1_file_limits() -> None:
-    """Manual §1.1.2: 40 trust files; §1.1.4: 4-8192 bytes, 12 s at the > prompt."""
-    for name in VARIANTS:
+    """Manual §1.1.2: 40 trust files; §1.1.4: 4-8192 bytes, 12 s at the > prompt (L610: chosen the same)."""
+    for name in ALL_PROFILES:
         files = load_profile(name).files
         assert (files.file_len_min, files.file_len_max, files.trust_files_max, files.data_timeout_s) == (
             4,
@@ -201,7 +207,7 @@ def test_env_dir_shadows_a_shipped_profile(monkeypatch: pytest.MonkeyPatch, tmp_
     )
     monkeypatch.setenv(PROFILES_ENV, str(tmp_path))
     assert load_profile("nl668_am_00").description == "shadowing copy"
-    assert list_profiles() == sorted(VARIANTS)
+    assert list_profiles() == sorted(ALL_PROFILES)
 
 
 def test_unknown_name_lists_the_known_profiles() -> None:

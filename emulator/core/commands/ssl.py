@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..at_syntax import CommandCall, Form
 from ..cert_store import FileRejected, check_content
-from ..codes import CipherId, CmeError, FileType
+from ..codes import CipherId, CmeError, FailureClass, FileType, failure_class_of
 from ..command_table import CommandSpec, DataRequest, FormSpec, Reply
 from ..errors import CommandError
 from ..module_state import ModuleState
@@ -30,6 +30,22 @@ def ranges_text(values: tuple[int, ...] | list[int]) -> str:
         if v is not None:
             start = prev = v
     return ",".join(parts)
+
+
+def effective_version(m: ModuleState) -> int:
+    """The ``+GTSSLVER`` a connection uses: the set one, or while it is 0 ("not set", L610) the
+    variant's highest (chosen: the L610 evidence shows 0 but not the ClientHello it sends)."""
+    return m.ssl.version or m.profile.ssl.highest_version
+
+
+def reported_gtsslerr(m: ModuleState, nl668_code: int, failure: FailureClass | None) -> int:
+    """The ``+GTSSLERR`` number for a failure: the NL668 code through the profile's ``[gtsslerr]`` table.
+
+    ``failure`` None (an event from an edge that did not classify it) falls
+    back to what the code alone implies.
+    """
+    kind = failure if failure is not None else failure_class_of(nl668_code)
+    return m.profile.gtsslerr.report(kind, nl668_code)
 
 
 def effective_ciphers(m: ModuleState) -> tuple[int, ...]:
@@ -111,7 +127,8 @@ def _err_read(m: ModuleState, call: CommandCall) -> Reply:
 
 def _ver_set(m: ModuleState, call: CommandCall) -> Reply:
     params.count(call, 1, 1)
-    version = params.integer(call, 0, range(1, 5))
+    # 0 ("not set") is a value only where the variant has it (L610); elsewhere it stays out of range.
+    version = params.integer(call, 0, range(0 if 0 in m.profile.ssl.versions else 1, 5))
     if version not in m.profile.ssl.versions:  # §1.4.4 note: no SSL 3.0 on some variants
         raise CommandError(CmeError.OPERATION_NOT_SUPPORTED, f"+GTSSLVER={version} not on {m.profile.name}")
     m.ssl.version = version
@@ -200,14 +217,17 @@ COMMANDS = [
     ),
     CommandSpec(
         name="+GTSSLVER",
-        summary="Protocol version of the handshake: 1 SSL3.0, 2 TLS1.0, 3 TLS1.1, 4 TLS1.2.",
-        source="manual §1.4 (SSL3.0 refused on the variants of the §1.4.4 note)",
+        summary=(
+            "Protocol version of the handshake: 1 SSL3.0, 2 TLS1.0, 3 TLS1.1, 4 TLS1.2; "
+            "0 'not set' on variants that have it (L610): the variant's highest version is used."
+        ),
+        source="manual §1.4 (SSL3.0 refused on the variants of the §1.4.4 note); 0: issue 11 field evidence (L610)",
         forms={
             Form.SET: FormSpec("+GTSSLVER=<sslver>", _ver_set),
             Form.READ: FormSpec("+GTSSLVER: <sslver>", _ver_read),
             Form.TEST: FormSpec("+GTSSLVER: (list of supported <sslver>s)", _ver_test),
         },
-        defaults="2 (TLS1.0)",
+        defaults="the profile's ssl.default_version: 2 (TLS1.0) on NL668/M910, 0 (not set) on L610",
     ),
     CommandSpec(
         name="+GTSSLCIPHER",

@@ -36,7 +36,7 @@ from ..actions import (
     StartTimer,
 )
 from ..at_syntax import CommandCall, Form
-from ..codes import CmeError, GtsslErr
+from ..codes import CmeError, FailureClass, GtsslErr
 from ..command_table import CommandSpec, DataRequest, FormSpec, Outcome, Reply, Unsolicited, WaitRequest
 from ..errors import CommandError
 from ..events import (
@@ -54,7 +54,7 @@ from ..links import IllegalTransition, Link, LinkInput, LinkState
 from ..module_state import ModuleState
 from ..tls_request import TlsRequest
 from . import params
-from .ssl import effective_ciphers
+from .ssl import effective_ciphers, effective_version, reported_gtsslerr
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def _open_set(m: ModuleState, call: CommandCall) -> Reply:
 def _tls_request(m: ModuleState, host: str) -> TlsRequest:
     certs = m.certs
     return TlsRequest(
-        version=m.ssl.version,
+        version=effective_version(m),
         cipher_ids=effective_ciphers(m),
         verify=m.ssl.mode == 1,
         trust_pems=tuple(certs.trustfiles),
@@ -201,11 +201,14 @@ def _open_test(m: ModuleState, call: CommandCall) -> Reply:
     return Reply(lines=[f'+MIPOPEN: ({s.first_id}-{s.last_id}),(1-65535),"host",(1-65535),(0-2)'])
 
 
-def _open_failed(m: ModuleState, link: Link, gtsslerr: int | None) -> list[Unsolicited]:
+def _open_failed(
+    m: ModuleState, link: Link, gtsslerr: int | None, failure: FailureClass | None = None
+) -> list[Unsolicited]:
     """Tell the host an open failed, in the profile's form; set +GTSSLERR for SSL sockets."""
     if link.protocol is Protocol.SSL:
         # A failure with no TLS alert (refused, reset, no address) is not an SSL error (chosen).
-        m.ssl.last_error = gtsslerr
+        # The code goes through the profile's [gtsslerr] table (the L610's own numbers).
+        m.ssl.last_error = None if gtsslerr is None else reported_gtsslerr(m, gtsslerr, failure)
     if m.profile.sockets.open_failure == "mipstat":
         return [f"+MIPSTAT: {link.link_id},1"]
     return [f"+MIPOPEN: {link.link_id},0"]
@@ -439,7 +442,7 @@ def on_event(m: ModuleState, event: Event) -> Outcome:
             del m.links[link.link_id]
             log.info("socket %s: open failed: %s", link.link_id, event.why)
             out.actions.append(CancelTimer(timer=open_timer(link.link_id)))
-            out.said.extend(_open_failed(m, link, event.gtsslerr))
+            out.said.extend(_open_failed(m, link, event.gtsslerr, event.failure))
         elif isinstance(event, PeerDataReceived):
             if link.state is LinkState.OPEN:
                 _on_data(m, link, event, out)
@@ -489,7 +492,7 @@ def _on_peer_closed(m: ModuleState, link: Link, event: PeerClosed, out: Outcome)
     log.info("socket %s closed by the peer (%s) %s", link.link_id, "reset" if event.reset else "orderly", event.why)
     out.actions.extend([CancelTimer(timer=push_timer(link.link_id))])
     if link.protocol is Protocol.SSL and event.gtsslerr is not None:
-        m.ssl.last_error = event.gtsslerr
+        m.ssl.last_error = reported_gtsslerr(m, event.gtsslerr, event.failure)
     if event.reset:
         out.said.append(f"+MIPSTAT: {link.link_id},1")
     elif m.profile.sockets.peer_close == "mipclose":
@@ -511,7 +514,7 @@ def _on_timer(m: ModuleState, timer: object, out: Outcome) -> None:
         link.report_close = False
         out.actions.append(CloseLink(link_id=link_id))
         # The module cancels the handshake: TLS calls that user_canceled (RFC 5246 §7.2.2; chosen).
-        out.said.extend(_open_failed(m, link, GtsslErr.USER_CANCELED))
+        out.said.extend(_open_failed(m, link, GtsslErr.USER_CANCELED, FailureClass.TIMEOUT))
     elif kind == "push" and link.state is LinkState.OPEN:
         out.actions.extend(_push(m, link))
 
