@@ -4,7 +4,8 @@ Argument parsing and wiring only: one asyncio loop, one scheduler, and per
 module (``--modules N``) one station (driver, line, sockets; ``--resolve``
 rewrites where they go), plus the ``--control`` console. ``nl668-emu replay
 FILE`` is the trace replayer (:mod:`emulator.replay`), ``nl668-emu trace-view TRACE`` draws a trace as an
-HTML sequence diagram (:mod:`emulator.traceview`). Exit codes: 0 after a
+HTML sequence diagram (:mod:`emulator.traceview`), ``nl668-emu run [OPTIONS] -- HOST...``
+runs a host program with working DTR/RTS on the PTY (:mod:`emulator.modemctl.wrapper`). Exit codes: 0 after a
 signal, 2 for a usage or profile error, 1 when a line or listener cannot be
 set up.
 """
@@ -28,6 +29,8 @@ from .core.commands import COMMAND_TABLE
 from .core.errors import ProfileError
 from .core.profile import Profile
 from .data import MissingDataError
+from .modemctl.build import BuildError
+from .modemctl.lines import HOST_ENV_PREFIX, ModemLines
 from .profiles import DEFAULT_PROFILE, list_profiles, load_profile
 from .runtime.clocks import SystemClock
 from .runtime.driver import AsyncioScheduler
@@ -111,7 +114,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--dtr-drop", choices=DTR_DROP_CHOICES, default="ignore",
-        help="what an RFC 2217 host dropping DTR does (default ignore)",
+        help="what a host dropping DTR does, on RFC 2217 or a PTY with the modem-control library (default ignore)",
+    )
+    parser.add_argument(
+        "--print-host-env", action="store_true",
+        help="after each PTY's banner line, print the variables (LD_PRELOAD=...) that give a host started"
+        " elsewhere working DTR/RTS ioctls; nl668-emu run -- HOST does it for you",
     )
     parser.add_argument(
         "--port-file", metavar="FILE",
@@ -155,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         from .traceview.cli import main as trace_view_main
 
         return trace_view_main(argv[1:])
+    if argv[:1] == ["run"]:
+        from .modemctl.wrapper import main as run_main
+
+        return run_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.pty and (args.tcp or args.rfc2217):
@@ -189,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return serve_workers(_serve, profile, initial_clock, args, Resolver(args.resolve))
     try:
         return asyncio.run(_serve(profile, initial_clock, args, Resolver(args.resolve)))
-    except MissingDataError as exc:
+    except (MissingDataError, BuildError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
@@ -242,6 +254,7 @@ async def _serve(
     stations: list[Station] = []
     banners: list[str] = []
     control: ControlServer | None = None
+    modem_lines: list[ModemLines] = []
     try:
         for index in range(args.modules) if indexes is None else indexes:
             transport = _transport(loop, args, index)
@@ -265,6 +278,10 @@ async def _serve(
             if isinstance(transport, PtyTransport) and transport.link_path is not None:
                 line += f" -> {transport.link_path}"
             banners.append(line)
+            if isinstance(transport, PtyTransport):  # DTR/RTS for hosts under the preload library
+                modem_lines.append(ModemLines(loop, transport, dtr_drop_action(station, cast(DtrDrop, args.dtr_drop))))
+                if args.print_host_env:
+                    banners.append(HOST_ENV_PREFIX + modem_lines[-1].host_env_line())
         ports = [s.transport.address[1] for s in stations if isinstance(s.transport, TcpTransport)]
         if args.control is not None:
             control = ControlServer(loop, [Console(_fixed(station)) for station in stations], *args.control)
@@ -286,6 +303,8 @@ async def _serve(
     finally:
         if control is not None:
             await control.close()
+        for lines in modem_lines:
+            lines.close()
         for station in stations:
             station.close()  # the line, the timers, and the module's sockets
         scheduler.close()

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
+import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +30,7 @@ from ..core.module import Module
 from ..core.profile import Profile
 from ..profiles import DEFAULT_PROFILE, load_profile
 from ..console import Console, DtrDrop, dtr_drop_action
+from ..modemctl.lines import ModemLines, merge_env
 from .clocks import SystemClock
 from .driver import AsyncioScheduler, ModuleDriver
 from .links import PeerLinks
@@ -76,7 +78,8 @@ class RunningModule:
         front_end: how the host reaches the line: ``"pty"``, ``"tcp"`` (``socket://``),
             ``"rfc2217"`` or ``"memory"`` (:attr:`line`, for the ``nl668://`` URL handler).
         host, port: where a TCP or RFC 2217 front end listens (port 0: any free port).
-        dtr_drop: what an RFC 2217 host dropping DTR does (``ignore``, ``power-cycle``, ``pdp-drop``).
+        dtr_drop: what a host dropping DTR does (``ignore``, ``power-cycle``, ``pdp-drop``): over RFC 2217,
+            or on the PTY under the modem-control library (:meth:`host_env`).
 
     Raises:
         ProfileError: the profile cannot be loaded.
@@ -92,6 +95,8 @@ class RunningModule:
     links: PeerLinks
     station: Station
     _memory_url: str
+    #: a PTY's DTR/RTS as the preload library's hosts set them (None for the other front ends)
+    modem_lines: ModemLines | None = None
 
     def __init__(
         self,
@@ -178,6 +183,19 @@ class RunningModule:
         self.loop.call_soon_threadsafe(run)
         return future.result(self.timeout)
 
+    def host_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment for a host subprocess (``subprocess.Popen(..., env=...)``) whose DTR/RTS/CTS/DSR/CD
+        ioctls on this PTY work: ``base`` (default ``os.environ``) plus the modem-control preload library.
+
+        Raises:
+            TypeError: not the PTY front end (RFC 2217 carries the lines itself).
+            BuildError: the library is not built yet and there is no C compiler to build it.
+        """
+        if self.modem_lines is None:
+            raise TypeError(f"a {self.front_end} module has no PTY modem-control lines to serve")
+        # host_vars reads only what was fixed at construction (and builds the library): off the loop is fine
+        return merge_env(os.environ if base is None else base, self.modem_lines.host_vars())
+
     def open_serial(self, *, timeout: float = 2.0, via_link: bool = False) -> serial.Serial:
         """Open the line with pyserial at 115200 baud, as a host would. Close it when done."""
         if isinstance(self.transport, MemoryLine):
@@ -232,6 +250,8 @@ class RunningModule:
         self.module, self.driver, self.links = self.station.module, self.station.driver, self.station.links
         if isinstance(self.transport, Rfc2217Transport):
             self.transport.on_dtr_drop = dtr_drop_action(self.station, dtr_drop)
+        if isinstance(self.transport, PtyTransport):
+            self.modem_lines = ModemLines(self.loop, self.transport, dtr_drop_action(self.station, dtr_drop))
         if isinstance(self.transport, MemoryLine):
             key = str(next(_ATTACH_KEYS))
             _ATTACHABLE[key] = self
@@ -248,6 +268,8 @@ class RunningModule:
         return PtyTransport(self.loop, link_path=link_path)
 
     def _teardown(self) -> None:
+        if self.modem_lines is not None:
+            self.modem_lines.close()
         self.station.close()  # the line, the timers, the module's sockets
         self.scheduler.close()
 
