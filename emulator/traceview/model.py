@@ -25,6 +25,7 @@ what the host and module records carry (already redacted by the writer).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterable
@@ -217,9 +218,9 @@ class _Builder:
             sock = self._last_socket()
         data_urc = _DATA_URC.match(lines[0]) if len(lines) == 1 else None
         if data_urc:
-            size = int(data_urc.group(2))
-            self.row(n, record, "data", MODULE, HOST, f"+MIPRTCP: {data_urc.group(1)} ({size} bytes)", sock=sock,
-                     payload=_payload(data_urc.group(3), hex_text=True))
+            payload = _payload(data_urc.group(3), hex_text=True)
+            self.row(n, record, "data", MODULE, HOST, f"+MIPRTCP: {data_urc.group(1)} ({payload['size']} bytes)",
+                     sock=sock, payload=payload)
             return
         label = " | ".join(lines)
         self.row(n, record, kind, MODULE, HOST, label, sock=sock, err=err,
@@ -277,14 +278,14 @@ class _Builder:
 
 
 def _payload(data: str, *, hex_text: bool = False) -> dict[str, Any]:
-    """A payload for "show payload": its size and up to PAYLOAD_KEEP bytes in hex (the view shows text too)."""
+    """A payload for "show payload": its size and up to PAYLOAD_KEEP bytes, base64 (the view shows hex and text)."""
     raw = data.encode("latin-1", "replace")
     if hex_text:
         try:
             raw = bytes.fromhex(data.strip())
         except ValueError:
             pass
-    return {"size": len(raw), "hex": raw[:PAYLOAD_KEEP].hex()}
+    return {"size": len(raw), "b64": base64.b64encode(raw[:PAYLOAD_KEEP]).decode("ascii")}
 
 
 def build_model(records: Iterable[dict[str, Any]], *, title: str = "", bad_lines: int = 0) -> dict[str, Any]:

@@ -22,12 +22,28 @@ def template() -> str:
     return resources.files(__package__).joinpath("template.html").read_text(encoding="utf-8")
 
 
-def render_model(model: dict[str, Any]) -> str:
-    """The HTML page for a model from :func:`~emulator.traceview.model.build_model`."""
+def _json(value: object) -> str:
     # "<" as \u003c: nothing inside the JSON can end the script element or open a comment.
-    data = json.dumps(model, ensure_ascii=True, separators=(",", ":")).replace("<", "\\u003c")
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def render_model(model: dict[str, Any]) -> str:
+    """The HTML page for a model from :func:`~emulator.traceview.model.build_model`.
+
+    Payloads go in a script element of their own, parsed on the first "show payload" only: they
+    are most of a long trace's bytes, and the first render should not pay for them.
+    """
+    payloads: list[str] = []
+    rows = []
+    for row in model.get("rows", []):
+        payload = row.get("payload")
+        if isinstance(payload, dict) and "b64" in payload:
+            row = {**row, "payload": {"size": payload["size"], "i": len(payloads)}}
+            payloads.append(payload["b64"])
+        rows.append(row)
     title = html.escape(str(model.get("title") or "trace"))
-    return template().replace("__TITLE__", title).replace("__DATA__", data)
+    page = template().replace("__TITLE__", title).replace("__PAYLOADS__", _json(payloads))
+    return page.replace("__DATA__", _json({**model, "rows": rows}))
 
 
 def render_trace(path: str | Path) -> str:

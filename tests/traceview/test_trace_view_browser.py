@@ -152,9 +152,13 @@ def test_long_session_one_megabyte_each_way(browser: Browser, tmp_path: Path) ->
     assert page.evaluate("window.scrollY") > 10_000
     assert last.is_visible()
     # a data row's payload on demand, in hex and text
-    page.locator(".row.k-data .ar").nth(5).click()
+    page.locator(".row.k-data .ar", has_text="data: 2048 bytes").nth(5).click()
     panel = page.inner_text("#panel")
     assert "payload: 2048 bytes" in panel and "00 01 02 03" in panel
+    # the echo came back as +MIPRTCP URCs, each labelled with its size: 1 MB in all
+    echoes = page.eval_on_selector_all(".row.k-data .ar", "els => els.map(e => e.textContent)")
+    sizes_back = [int(t.split("(")[1].split(" ")[0]) for t in echoes if t.startswith("+MIPRTCP: 1 (")]
+    assert sum(sizes_back) == 1 << 20
     page.screenshot(path=str(tmp_path / "end.png"))
     print(f"long session: {len(records)} records rendered in {opened.render_ms:.0f} ms")
 
