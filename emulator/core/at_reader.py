@@ -74,6 +74,7 @@ ReaderEvent = Typed | LineReceived | RepeatLast | LineOverflow | DataReceived
 # After junk, only the two spellings V.250 §5.2.1 names count as a prefix: base64 and text
 # left over from a refused upload hold "At"/"aT" far more often than "AT"/"at".
 _PREFIX_IN_JUNK = re.compile(rb"AT|at")
+_PLAIN_PREFIXES = (b"AT", b"at")
 _A_OR_BLANK = b"Aa \t\0"  # what the byte before the '/' of an "A/" can be
 
 
@@ -84,7 +85,7 @@ def prefix_start(line: bytes) -> int | None:
     and NULs, the stray bytes of a UART powering up) any case is taken, as ``split_prefix`` does;
     after other junk (a leftover data byte, 0xFF, text) the first ``AT`` or ``at``.
     """
-    if line[:2] in (b"AT", b"at"):  # the common case, without a search
+    if line[:2] in _PLAIN_PREFIXES:  # the common case, without a search
         return 0
     lead = len(line) - len(line.lstrip(b" \t\0"))
     if line[lead : lead + 2].upper() == b"AT":
@@ -240,5 +241,7 @@ class AtReader:
             return LineOverflow()
         text = bytes(self._line)
         self._line.clear()
+        if text[:2] in _PLAIN_PREFIXES:  # the common case, without a call
+            return LineReceived(text)
         start = prefix_start(text)
-        return LineReceived(text if not start else text[start:])  # junk before AT dropped
+        return LineReceived(text[start:] if start else text)  # junk before AT dropped
