@@ -349,3 +349,12 @@ class TestProfileKey:
 
         with pytest.raises(ProfileError, match=r"\$\.at\.data_after_cr"):
             self.parse({"data_after_cr": value})
+
+
+@pytest.mark.parametrize("term", ["CR", "LF", "CRLF"])
+def test_the_hex_form_opens_no_prompt_and_its_lf_is_the_terminators(term: str) -> None:
+    m = fresh(echo=True)
+    t = TERMINATORS[term]
+    out = m.send(b'AT+MIPSEND=1,"0a41"' + t + b"AT" + t)
+    assert out == b'AT+MIPSEND=1,"0a41"' + t[:1] + b"\r\n+MIPSEND: 1,0,2046\r\n" + OK + b"AT" + t[:1] + OK
+    assert m.module.state.links[1].send_buffer == b"\nA"  # buffered until the push timer or +MIPPUSH
