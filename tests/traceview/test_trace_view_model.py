@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emulator.cli import main as emu_main
 from emulator.trace import read_trace
@@ -130,3 +132,22 @@ def test_cli_writes_the_page_and_refuses_a_missing_trace(
     assert out.read_text().startswith("<!DOCTYPE html>")
     assert emu_main(["trace-view", str(tmp_path / "nope.jsonl")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 300), st.text(max_size=30),
+                    st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=5), st.text(max_size=5)))
+_records = st.lists(st.fixed_dictionaries(
+    {"dir": st.sampled_from(["host", "module", "why", "net", "other"]), "data": st.one_of(st.text(max_size=60), _values)},
+    optional={"t": st.one_of(st.just("2026-01-01T00:00:00+00:00"), st.text(max_size=10)), "sock": _values,
+              "ev": st.one_of(st.sampled_from(["open", "alert", "certificate", "client_hello", "open_failed"]), _values),
+              "gtsslerr": _values, "certs": _values, "suites": _values, "from": _values, "level": _values},
+), max_size=25)
+
+
+@given(_records)
+@settings(max_examples=200, deadline=None)
+def test_any_records_render_without_crashing(records: list[dict[str, Any]]) -> None:
+    """Bad input never crashes: whatever a (damaged, future) trace holds, the page is made."""
+    model = build_model(records)
+    assert len(model["rows"]) + model["skipped"] <= len(records)
+    assert render_model(model).startswith("<!DOCTYPE html>")
