@@ -108,6 +108,36 @@ class ResolveName:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class PingHost:
+    """Send one echo request to ``host`` (``+MPING``); answer with ``PingAnswered(probe=...)``.
+
+    ``host`` is as the host typed it; the edge resolves it (``--resolve`` first)
+    and probes the way the system lets an unprivileged process (an ICMP datagram
+    socket, else a TCP connect). ``timeout_s`` bounds the wait for the answer.
+    """
+
+    probe: int
+    host: str
+    size: int
+    ttl: int
+    tos: int
+    timeout_s: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class QueryTime:
+    """Ask the SNTP server ``host``:``port`` for the time (``+MIPNTP``); answer with ``TimeAnswered``.
+
+    ``host`` is resolved by the edge (``--resolve`` first); no answer within ``timeout_s`` is a failure.
+    """
+
+    query: int
+    host: str
+    port: int
+    timeout_s: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PauseReading:
     """Stop (``paused``) or resume reading from socket ``link_id``: the module's receive buffer is full."""
 
@@ -126,4 +156,6 @@ Action = (
     | CloseLink
     | ResolveName
     | PauseReading
+    | PingHost
+    | QueryTime
 )

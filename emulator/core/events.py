@@ -85,6 +85,33 @@ class NameResolved:
     addresses: tuple[str, ...]
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PingAnswered:
+    """Answer to ``PingHost``.
+
+    ``address`` is the IPv4 address the module reports for the target (``None``:
+    the name does not resolve). ``icmp_type`` is the ICMP type of the answer (0: echo
+    reply, 3: destination unreachable with ``icmp_code``), ``None`` when nothing came
+    back within the timeout. ``rtt_ms`` is set for an echo reply.
+    """
+
+    probe: int
+    address: str | None
+    icmp_type: int | None = None
+    icmp_code: int = 0
+    rtt_ms: int | None = None
+    why: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TimeAnswered:
+    """Answer to ``QueryTime``: the server's time now (an aware UTC datetime), or ``None`` and ``why``."""
+
+    query: int
+    utc: datetime | None
+    why: str = ""
+
+
 # --- the console's verbs (emulator.console): the world around the module changes -------------------
 
 
@@ -134,5 +161,7 @@ Event = (
     | PeerClosed
     | LinkClosed
     | NameResolved
+    | PingAnswered
+    | TimeAnswered
     | ControlEvent
 )

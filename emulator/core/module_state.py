@@ -38,6 +38,23 @@ class PdpContext:
     apn: str
 
 
+@dataclass(slots=True)
+class PingJob:
+    """The ``+MPING`` request being run: its parameters and the running counts."""
+
+    host: str
+    count: int
+    size: int
+    ttl: int
+    tos: int
+    timeout_ms: int
+    probe: int  #: the ``PingHost`` in flight, or the next one while the interval runs
+    address: str | None = None  #: the target's address, from the first answer
+    sent: int = 0
+    received: int = 0
+    rtt_total_ms: int = 0
+
+
 class ModuleClock:
     """The module's RTC: host time plus an offset set by ``--clock`` or ``AT+CCLK``.
 
@@ -90,6 +107,16 @@ class ModuleState:
         #: the last socket failure with a reason (link, gtsslerr, why, event), for the console's ``why``
         self.last_failure: dict[str, object] = {}
         self.dns_queries = 0
+        # +MPING / +MIPNTP: one request of each at a time; the counters keep ids unique across resets so a
+        # late answer to a request from before a reset is never taken for a new one.
+        self.ping: PingJob | None = None
+        self.probes = 0
+        self.ntp_query: int | None = None
+        self.ntp_queries = 0
+        #: socket ids reported ended (+MIPSTAT, +MIPOPEN: <s>,0) and not closed by the host since -> close type
+        self.peer_ended: dict[int, int] = {}
+        #: +MIPCONF per socket id: (retr_num, min_TO, max_TO, max_close_delay, is_nack_ind_req)
+        self.mipconf: dict[int, tuple[int, int, int, int, int]] = {}
         # Radio conditions set from the console (emulator.core.control); None: the profile's value.
         # The world outside, so a power cycle keeps them.
         self.rssi_override: int | None = None
@@ -117,3 +144,7 @@ class ModuleState:
         self.pdp_active = False
         self.links = {}
         self.push_settings = {}
+        self.ping = None
+        self.ntp_query = None
+        self.peer_ended = {}
+        self.mipconf = {}

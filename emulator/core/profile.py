@@ -20,6 +20,7 @@ NonAtLine = Literal["ignore", "error"]
 DataAfterCr = Literal["lf-is-terminator", "lf-is-data"]
 OpenFailure = Literal["mipopen", "mipstat"]
 PeerClose = Literal["mipstat", "mipclose"]
+CloseAfterEnd = Literal["ok", "error"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -117,6 +118,9 @@ class SocketFacts:
     close_type_tcp: int  #: ... a TCP or UDP socket
     peer_close: PeerClose  #: ``+MIPSTAT: <s>,2`` or ``+MIPCLOSE: <s>,<type>`` when the peer closes
     push_after_send: bool  #: add ``+MIPPUSH: <s>,0`` after a length-form ``+MIPSEND``
+    #: ``+MIPCLOSE`` on a socket already reported ended (+MIPSTAT, +MIPOPEN: <s>,0): ``OK`` + URC, or an error
+    close_after_end: CloseAfterEnd = "ok"
+    mipconf: bool = False  #: the firmware has ``+MIPCONF`` (G-series TCP tuning); plain ``ERROR`` otherwise
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

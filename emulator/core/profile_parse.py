@@ -29,6 +29,7 @@ from .profile import (
     NL668_GTSSLERR,
     AtFacts,
     BootFacts,
+    CloseAfterEnd,
     ContentCheck,
     DataAfterCr,
     FileLimits,
@@ -68,6 +69,7 @@ NON_AT_LINES: Final = ("ignore", "error")
 DATA_AFTER_CR: Final = ("lf-is-terminator", "lf-is-data")
 OPEN_FAILURES: Final = ("mipopen", "mipstat")
 PEER_CLOSES: Final = ("mipstat", "mipclose")
+CLOSES_AFTER_END: Final = ("ok", "error")
 
 # V.250 needs room for at least 40 characters after "AT"; 16 keeps the
 # shortest useful commands (AT+GTSSLVER=4) and still catches unit mix-ups.
@@ -241,13 +243,15 @@ _TABLE_KEYS: Final[Mapping[str, frozenset[str]]] = {
         {
             "first_id", "last_id", "send_buffer", "push_size", "urc_chunk", "open_timeout_s",
             "result_before_ok", "open_failure", "close_type_tls", "close_type_tcp", "peer_close", "push_after_send",
+            "close_after_end", "mipconf",
         }
     ),
     "gtsslerr": frozenset(failure.value for failure in FailureClass),
 }
 
 #: keys added after profiles were written: a table may leave them out (the field's default applies)
-_OPTIONAL_KEYS: Final[Mapping[str, frozenset[str]]] = {"at": frozenset({"data_after_cr"})}
+_OPTIONAL_KEYS: Final[Mapping[str, frozenset[str]]] = {"at": frozenset({"data_after_cr"}),
+                                                        "sockets": frozenset({"close_after_end", "mipconf"})}
 
 
 def _identity(t: Mapping[str, Any], p: str, w: str) -> Identity:
@@ -382,6 +386,10 @@ def _sockets(t: Mapping[str, Any], p: str, w: str) -> SocketFacts:
         close_type_tcp=_int(t, "close_type_tcp", p, w, range(0, 3), "a close type (0-2)"),
         peer_close=cast(PeerClose, _choice(t, "peer_close", p, w, PEER_CLOSES)),
         push_after_send=_bool(t, "push_after_send", p, w),
+        close_after_end=cast(CloseAfterEnd, _choice(t, "close_after_end", p, w, CLOSES_AFTER_END))
+        if "close_after_end" in t
+        else "ok",
+        mipconf=_bool(t, "mipconf", p, w) if "mipconf" in t else False,
     )
 
 

@@ -6,7 +6,7 @@ strictly in order (order is semantics: ``OK`` before a later URC, a write
 before the timer that guards it). Writes go to a host sink, timers to a
 :class:`Scheduler` shared by every driver of the process, and the link actions
 (``OpenLink``, ``SendToPeer``, ``CloseLink``, ``ResolveName``,
-``PauseReading``) to the module's :class:`~emulator.runtime.links.PeerLinks`,
+``PauseReading``, and the ``+MPING`` / ``+MIPNTP`` probes ``PingHost``, ``QueryTime``) to the module's :class:`~emulator.runtime.links.PeerLinks`,
 whose answers come back through :meth:`ModuleDriver.deliver`.
 
 Events are never fed to the core while it is being drained: an event that
@@ -38,7 +38,9 @@ from ..core.actions import (
     HostInputSeen,
     OpenLink,
     PauseReading,
+    PingHost,
     PowerCycled,
+    QueryTime,
     ResolveName,
     SendToPeer,
     StartTimer,
@@ -53,6 +55,8 @@ from ..core.events import (
     NameResolved,
     PeerClosed,
     PeerDataReceived,
+    PingAnswered,
+    TimeAnswered,
     TimerExpired,
 )
 from ..core.commands.tcpip import describe_link_event
@@ -394,7 +398,7 @@ class ModuleDriver:
                 logger.info("%s power-cycled", self.name)
                 if self.links is not None:
                     self.links.close_all()
-            case OpenLink() | SendToPeer() | CloseLink() | ResolveName() | PauseReading():
+            case OpenLink() | SendToPeer() | CloseLink() | ResolveName() | PauseReading() | PingHost() | QueryTime():
                 if self._trace is not None:
                     self._trace_action(self._trace, action)
                 if self.links is not None:
@@ -405,7 +409,9 @@ class ModuleDriver:
                 # A newer core than this driver: say so loudly, keep serving the rest.
                 logger.error("%s: no handler for action %r", self.name, action)
 
-    def _answer_without_links(self, action: OpenLink | SendToPeer | CloseLink | ResolveName | PauseReading) -> None:
+    def _answer_without_links(
+        self, action: OpenLink | SendToPeer | CloseLink | ResolveName | PauseReading | PingHost | QueryTime
+    ) -> None:
         """No network at all: answer what the core would otherwise wait for."""
         match action:
             case OpenLink(link_id=link_id):
@@ -414,8 +420,13 @@ class ModuleDriver:
                 self._events.append(LinkClosed(link_id=link_id))
             case ResolveName(query=query):
                 self._events.append(NameResolved(query=query, addresses=()))
+            case PingHost(probe=probe):
+                self._events.append(PingAnswered(probe=probe, address=None, why="no network (driver without links)"))
+            case QueryTime(query=query):
+                self._events.append(TimeAnswered(query=query, utc=None, why="no network (driver without links)"))
             case _:
                 logger.debug("%s: %r dropped (no links)", self.name, action)
+
 
 def _why_fields(event: Event) -> dict[str, object]:
     """The optional fields of a "why" record (trace.py): which socket, what happened, the code."""

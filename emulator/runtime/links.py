@@ -58,7 +58,17 @@ from contextlib import suppress
 from functools import partial
 from typing import Any, cast
 
-from ..core.actions import Action, CloseLink, OpenLink, PauseReading, Protocol, ResolveName, SendToPeer
+from ..core.actions import (
+    Action,
+    CloseLink,
+    OpenLink,
+    PauseReading,
+    PingHost,
+    Protocol,
+    QueryTime,
+    ResolveName,
+    SendToPeer,
+)
 from ..core.codes import FailureClass
 from ..core.events import (
     Event,
@@ -68,10 +78,14 @@ from ..core.events import (
     NameResolved,
     PeerClosed,
     PeerDataReceived,
+    PingAnswered,
+    TimeAnswered,
 )
 from ..tls.engine import make_tls_client
 from ..tls.session import TlsClient, TlsFailure, TlsPeerClosed
+from .probes import ping_once
 from .resolve import Resolver
+from .sntp import SntpError, query_time
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +116,8 @@ class _Link:
         self.tls: TlsClient | None = None
         self.hello_rest = b""  # what of the ClientHello the bare socket did not take (handed to the transport)
         self.paused = False
+        self.target: tuple[str, int] | None = None  # UDP: where the socket really is connected
+        self.shown_peer: tuple[str, int] | None = None  # UDP: the sender +MIPRUDP names for datagrams from target
         self.closing = False  # CloseLink performed: only LinkClosed may follow
         self.silenced = False  # close_all: nothing may follow
         self.final_delivered = False
@@ -123,7 +139,7 @@ class _Query:
     def __init__(self, query: int) -> None:
         self.query = query
         self.silenced = False
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[Any] | None = None
 
 
 _Owner = _Link | _Query
@@ -190,6 +206,10 @@ class PeerLinks:
                     self._resolve_name(query, host)
                 case PauseReading(link_id=link_id, paused=paused):
                     self._pause(link_id, paused)
+                case PingHost():
+                    self._ping(action)
+                case QueryTime():
+                    self._query_time(action)
                 case _:
                     raise TypeError(f"not a link action: {action!r}")
         except Exception as exc:
@@ -361,6 +381,10 @@ class PeerLinks:
             self._check_released(link)
         elif isinstance(action, ResolveName):
             self._emit(_Query(action.query), NameResolved(query=action.query, addresses=()))
+        elif isinstance(action, PingHost):
+            self._emit(_Query(action.probe), PingAnswered(probe=action.probe, address=None, why=why))
+        elif isinstance(action, QueryTime):
+            self._emit(_Query(action.query), TimeAnswered(query=action.query, utc=None, why=why))
         elif link is not None:
             self._peer_closed(link, reset=True, why=why)
             self._abandon(link)
@@ -376,6 +400,11 @@ class PeerLinks:
             return
         if link.udp:
             addr, port = targets[0]
+            # +MIPRUDP names the sender as the host dialled it: its IPv4 literal (else the address the name
+            # resolved to, as +MIPDNS says) and its port, never where a --resolve rule redirected it (issue 11).
+            dialled = action.host.strip()
+            link.shown_peer = (dialled if _is_ipv4(dialled) else addr, action.port)
+            link.target = (addr, port)
             try:
                 await self._loop.create_datagram_endpoint(
                     partial(_DatagramLink, self, link),
@@ -735,6 +764,50 @@ class PeerLinks:
                 self._emit(query, NameResolved(query=query.query, addresses=()))
             self._update_idle()
 
+    # -- +MPING and +MIPNTP ------------------------------------------------------------------------------
+
+    def _ping(self, action: PingHost) -> None:
+        async def echo() -> Event:
+            result = await ping_once(self._loop, self._resolver, action.host, seq=action.probe, size=action.size,
+                                     ttl=action.ttl, tos=action.tos, timeout_s=action.timeout_s)
+            logger.info("%s ping %s (%s): %s", self.name, action.host, result.method.value if result.method else "-",
+                        result.why or f"type {result.icmp_type} in {result.rtt_ms} ms")
+            return PingAnswered(probe=action.probe, address=result.address, icmp_type=result.icmp_type,
+                                icmp_code=result.icmp_code, rtt_ms=result.rtt_ms, why=result.why)
+
+        self._probe(action.probe, echo(), PingAnswered(probe=action.probe, address=None, why="internal error"))
+
+    def _query_time(self, action: QueryTime) -> None:
+        async def ask() -> Event:
+            try:
+                utc = await query_time(self._loop, self._resolver, action.host, action.port, action.timeout_s)
+            except SntpError as exc:
+                logger.info("%s ntp %s:%d: %s", self.name, action.host, action.port, exc)
+                return TimeAnswered(query=action.query, utc=None, why=str(exc))
+            logger.info("%s ntp %s:%d: %s", self.name, action.host, action.port, utc.isoformat())
+            return TimeAnswered(query=action.query, utc=utc)
+
+        self._probe(action.query, ask(), TimeAnswered(query=action.query, utc=None, why="internal error"))
+
+    def _probe(self, query_id: int, coro: Coroutine[Any, Any, Event], fallback: Event) -> None:
+        """Run a network probe as a task; its answer (or ``fallback`` after a bug) is delivered like a DNS answer."""
+        query = _Query(query_id)
+        self._queries.add(query)
+        self._idle.clear()
+        query.task = self._loop.create_task(coro, name=f"{self.name} {type(fallback).__name__} {query_id}")
+        query.task.add_done_callback(partial(self._on_probe_done, query, fallback))
+
+    def _on_probe_done(self, query: _Query, fallback: Event, task: asyncio.Task[Any]) -> None:
+        with self._guard(None, "probe"):
+            self._queries.discard(query)
+            if not task.cancelled():
+                if (exc := task.exception()) is not None:
+                    self._report(f"{self.name} {type(fallback).__name__} {query.query} failed unexpectedly", exc)
+                    self._emit(query, fallback)
+                else:
+                    self._emit(query, task.result())
+            self._update_idle()
+
     # -- delivery ---------------------------------------------------------------------------------------
 
     def _emit(self, owner: _Owner, event: Event) -> None:
@@ -912,9 +985,10 @@ class _DatagramLink(asyncio.DatagramProtocol):
             link = self.link
             if link.phase is _Phase.OPEN and not link.closing and not link.silenced:
                 logger.debug("%s link %d: datagram of %d bytes", self.links.name, link.link_id, len(data))
-                self.links._emit(
-                    link, PeerDataReceived(link_id=link.link_id, data=data, peer=(str(addr[0]), int(addr[1])))
-                )
+                peer = (str(addr[0]), int(addr[1]))
+                if peer == link.target and link.shown_peer is not None:
+                    peer = link.shown_peer
+                self.links._emit(link, PeerDataReceived(link_id=link.link_id, data=data, peer=peer))
 
     def error_received(self, exc: Exception) -> None:
         logger.info("%s link %d: udp: %s", self.links.name, self.link.link_id, _describe(exc))
@@ -922,6 +996,14 @@ class _DatagramLink(asyncio.DatagramProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         with self.links._guard(self.link, "connection_lost"):
             self.links._lost(self.link, exc)
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _connected(sock: socket.socket) -> bool:

@@ -301,7 +301,8 @@ class TestPlainSockets:
             assert at.wait_urc("+MIPOPEN: 3,") == "+MIPOPEN: 3,1"
             at.command('AT+MIPSEND=3,"0102"')
             at.command("AT+MIPPUSH=3")
-            assert at.wait_urc("+MIPRUDP: ") == f"+MIPRUDP: 127.0.0.1,{server.port},3,0,0102"
+            # The address the name resolves to and the port the host dialled, not the rule's port (issue 11).
+            assert at.wait_urc("+MIPRUDP: ") == "+MIPRUDP: 127.0.0.1,53,3,0,0102"
 
     def test_mipdns_answers_from_the_resolve_rules(self) -> None:
         with TcpServer() as server, module(resolve=[f"www.baidu.com=127.0.0.1:{server.port}"]) as at:

@@ -146,6 +146,8 @@ def test_identity_is_consistent(name: str) -> None:
         "Manufacturer: Fibocom Wireless Inc.",
         f"Model: {identity.model}",
         f"Revision: {identity.revision}",
+        f"IMEI: {identity.imei}",
+        "ESN: +GSN: 0x0",  # after the IMEI, as on the NL668T-GL capture (issue 11)
         "+GCAP: +CGSM",
     )
     assert identity.imsi.startswith(profile.network.operator_numeric)

@@ -16,6 +16,7 @@ from ..command_table import CommandSpec, FormSpec, Reply
 from ..errors import CommandError
 from ..module_state import ModuleState, PdpContext
 from . import params
+from .tcpip import deactivate_pdp
 
 BAUD_RATES = (0, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 CFUN_VALUES = (0, 1, 4, 15)  # 15: full reset (H310 hosts, fibocom-tcpip.md §2)
@@ -163,6 +164,51 @@ def _cgdcont_test(m: ModuleState, call: CommandCall) -> Reply:
     return Reply(lines=[f'+CGDCONT: (1-16),"{t}",,,(0-2),(0-4)' for t in ("IP", "IPV6", "IPV4V6")])
 
 
+#: The one context the emulated network activates: +MIPCALL's (chosen; other <cid>s can be defined, not activated).
+DATA_CID = 1
+
+
+def _cgact_read(m: ModuleState, call: CommandCall) -> Reply:
+    return Reply(lines=[f"+CGACT: {cid},{int(cid == DATA_CID and m.pdp_active)}" for cid in sorted(m.pdp)])
+
+
+def _cgact_set(m: ModuleState, call: CommandCall) -> Reply:
+    params.count(call, 1, 2)
+    state = params.integer(call, 0, (0, 1))
+    cid = params.integer(call, 1, range(1, 17), default=DATA_CID)  # no <cid>: every context (27.007), i.e. 1
+    if cid not in m.pdp:
+        raise params.bad(f"context {cid} is not defined (+CGDCONT)")
+    if cid != DATA_CID:
+        raise CommandError(CmeError.OPERATION_NOT_SUPPORTED, f"only context {DATA_CID} carries data here")
+    if state == 0:
+        # The same teardown as +MIPCALL=0: the sockets go, each +MIPSTAT: <s>,1 (no +MIPCALL: 0: the host asked).
+        return deactivate_pdp(m) if m.pdp_active else Reply()
+    if m.pdp_active:
+        return Reply()  # 27.007 §10.1.10: already in the requested state is not an error
+    if m.cfun != 1:
+        raise CommandError(CmeError.NO_NETWORK_SERVICE, "radio is off")
+    m.pdp_active = True  # +MIPCALL? now shows it too: one PDP state
+    return Reply()
+
+
+def _cgpaddr(m: ModuleState, cids: list[int]) -> Reply:
+    lines = []
+    for cid in cids:
+        # 27.007 §10.1.14: the address is left out while the context has none.
+        active = cid == DATA_CID and m.pdp_active
+        lines.append(f'+CGPADDR: {cid},"{m.profile.network.local_ip}"' if active else f"+CGPADDR: {cid}")
+    return Reply(lines=lines)
+
+
+def _cgpaddr_set(m: ModuleState, call: CommandCall) -> Reply:
+    params.count(call, 1, 16)
+    cids = [params.integer(call, i, range(1, 17)) for i in range(len(call.params))]
+    for cid in cids:
+        if cid not in m.pdp:
+            raise params.bad(f"context {cid} is not defined (+CGDCONT)")
+    return _cgpaddr(m, cids)
+
+
 def _ipr_read(m: ModuleState, call: CommandCall) -> Reply:
     return Reply(lines=[f"+IPR: {m.baud}"])
 
@@ -303,6 +349,37 @@ COMMANDS = [
             Form.SET: FormSpec('+CGDCONT=<cid>[,"<PDP_type>"[,"<APN>"]]', _cgdcont_set),
             Form.READ: FormSpec('+CGDCONT: <cid>,"<PDP_type>","<APN>","<PDP_addr>",<d_comp>,<h_comp>', _cgdcont_read),
             Form.TEST: FormSpec("+CGDCONT: (range of <cid>s),<PDP_type>,,,(d_comp),(h_comp)", _cgdcont_test),
+        },
+    ),
+    CommandSpec(
+        name="+CGACT",
+        summary=(
+            "PDP context activation, one state with +MIPCALL: =1,1 activates context 1 (then +MIPCALL? shows it), "
+            "=0,1 deactivates it and drops the sockets as +MIPCALL=0 does (+MIPSTAT: <s>,1 each)."
+        ),
+        source=(
+            "27.007 §10.1.10; NL668 answers +CGACT: 1,1 (fibocom-tcpip.md §2, S12); chosen: only context 1 can be "
+            "activated (+CME ERROR: 4 for others), no +MIPCALL URC for +CGACT, no <cid> means context 1"
+        ),
+        forms={
+            Form.SET: FormSpec("+CGACT=<state>[,<cid>]", _cgact_set),
+            Form.READ: FormSpec("+CGACT: <cid>,<state> (per defined context)", _cgact_read),
+            Form.TEST: FormSpec("+CGACT: (0,1)", lambda m, call: Reply(lines=["+CGACT: (0,1)"])),
+        },
+    ),
+    CommandSpec(
+        name="+CGPADDR",
+        summary='PDP address: +CGPADDR: <cid>,"<ip>" while active (the +MIPCALL address), +CGPADDR: <cid> when not.',
+        source=(
+            '27.007 §10.1.14; NL668 answers +CGPADDR: 1,"10.69.64.192" (fibocom-tcpip.md §2, S12); '
+            "chosen: no IPv6 address, the address left out while inactive (27.007)"
+        ),
+        forms={
+            Form.SET: FormSpec("+CGPADDR=<cid>[,<cid>[,...]]", _cgpaddr_set),
+            Form.EXECUTE: FormSpec("+CGPADDR: <cid>[,<PDP_addr>] (per defined context)",
+                                   lambda m, call: _cgpaddr(m, sorted(m.pdp))),
+            Form.TEST: FormSpec("+CGPADDR: (list of defined <cid>s)", lambda m, call: Reply(
+                lines=["+CGPADDR: " + params.list_text(sorted(m.pdp))])),
         },
     ),
     CommandSpec(

@@ -50,10 +50,11 @@ from ..events import (
     PeerDataReceived,
     TimerExpired,
 )
+from ..events import PingAnswered, TimeAnswered
 from ..links import IllegalTransition, Link, LinkInput, LinkState
 from ..module_state import ModuleState
 from ..tls_request import TlsRequest
-from . import params
+from . import netdiag, params
 from .ssl import effective_ciphers, effective_version, reported_gtsslerr
 
 log = logging.getLogger(__name__)
@@ -116,13 +117,7 @@ def _call_set(m: ModuleState, call: CommandCall) -> Reply:
     params.count(call, 1, 4)
     op = params.integer(call, 0, (0, 1))
     if op == 0:
-        # Deactivating drops every socket with it (+MIPSTAT: <s>,1: the stack is gone; chosen).
-        reply = Reply()
-        for link in list(m.links.values()):
-            if link.state is not LinkState.CLOSING:
-                reply.actions.extend(abandon_link(link, report_close=False))
-                reply.urcs.append(f"+MIPSTAT: {link.link_id},1")
-        m.pdp_active = False
+        reply = deactivate_pdp(m)
         reply.urcs.append("+MIPCALL: 0")
         return reply
     apn = params.string(call, 1, default=m.pdp[1].apn if 1 in m.pdp else "", max_len=99)
@@ -135,6 +130,20 @@ def _call_set(m: ModuleState, call: CommandCall) -> Reply:
     log.debug("PDP context up on APN %r", apn)
     m.pdp_active = True
     return Reply(urcs=[f"+MIPCALL: {m.profile.network.local_ip}"])
+
+
+def deactivate_pdp(m: ModuleState) -> Reply:
+    """Take the PDP context down (+MIPCALL=0, +CGACT=0): every socket goes with it.
+
+    Each one is reported ``+MIPSTAT: <s>,1`` (the stack is gone; chosen), after the final result code.
+    """
+    reply = Reply()
+    for link in list(m.links.values()):
+        if link.state is not LinkState.CLOSING:
+            reply.actions.extend(abandon_link(link, report_close=False))
+            reply.urcs.append(f"+MIPSTAT: {link.link_id},1")
+    m.pdp_active = False
+    return reply
 
 
 def _call_read(m: ModuleState, call: CommandCall) -> Reply:
@@ -159,7 +168,8 @@ def _open_set(m: ModuleState, call: CommandCall) -> Reply:
         raise not_allowed("no active PDP context (+MIPCALL=1 first)")
     if link_id in m.links:
         raise not_allowed(f"socket {link_id} is in use")
-    tls = _tls_request(m, host) if protocol is Protocol.SSL else None
+    tls = tls_request(m, host) if protocol is Protocol.SSL else None
+    m.peer_ended.pop(link_id, None)  # a new socket: the old one's late +MIPCLOSE no longer applies
     m.links[link_id] = Link(link_id=link_id, protocol=protocol, host=host, port=port)
     actions: list[Action] = [
         OpenLink(link_id=link_id, host=host, port=port, protocol=protocol, src_port=src_port, tls=tls),
@@ -177,7 +187,9 @@ def _open_set(m: ModuleState, call: CommandCall) -> Reply:
     return Reply(actions=actions, wait=WaitRequest(matches=settled, on_event=lambda event: Reply()))
 
 
-def _tls_request(m: ModuleState, host: str) -> TlsRequest:
+def tls_request(m: ModuleState, host: str) -> TlsRequest:
+    """The TLS settings snapshot ``+MIPOPEN`` hands the edge for ``host`` (``nl668-lab check`` builds its own
+    requests with it, so a check runs exactly the module's settings)."""
     certs = m.certs
     return TlsRequest(
         version=effective_version(m),
@@ -231,8 +243,23 @@ def _close_set(m: ModuleState, call: CommandCall) -> Reply:
     params.integer(call, 1, CLOSE_MODES, default=0)
     link = m.links.get(link_id)
     if link is None or link.state is LinkState.CLOSING:
-        raise not_allowed(f"socket {link_id} is not open")
+        return _close_ended(m, link_id, link)
     return Reply(actions=abandon_link(link, report_close=True))
+
+
+def _close_ended(m: ModuleState, link_id: int, link: Link | None) -> Reply:
+    """+MIPCLOSE on a socket the module already reported as ended (+MIPSTAT, +MIPOPEN: <s>,0).
+
+    Hosts close in a ``finally``; profile ``sockets.close_after_end`` says whether that is
+    ``OK`` then ``+MIPCLOSE: <s>,<type>`` at once (nothing is left to close), or ``+CME ERROR: 3``.
+    A socket closed by the host itself, or never opened, is always refused.
+    """
+    if m.profile.sockets.close_after_end == "ok":
+        if link is not None and not link.report_close:  # ended by the module or the network, still releasing
+            return Reply(urcs=[f"+MIPCLOSE: {link_id},{_close_type(m, link)}"])
+        if link is None and link_id in m.peer_ended:
+            return Reply(urcs=[f"+MIPCLOSE: {link_id},{m.peer_ended.pop(link_id)}"])
+    raise not_allowed(f"socket {link_id} is not open")
 
 
 def _close_read(m: ModuleState, call: CommandCall) -> Reply:
@@ -323,7 +350,9 @@ def _sets_set(m: ModuleState, call: CommandCall) -> Reply:
     size = params.integer(call, 1, range(1, m.profile.sockets.send_buffer + 1))
     timeout_ms = params.integer(call, 2, range(0, 10_000_001), default=0)
     link = m.links.get(link_id)
-    if link is not None and link.send_buffer:
+    if link is None or link.state is LinkState.CLOSING:
+        raise not_allowed(f"socket {link_id} is not open")  # not "+MIPSETS: 0" for nothing (issue 11)
+    if link.send_buffer:
         return Reply(lines=["+MIPSETS: 3"])  # refused while data is buffered (G24)
     m.push_settings[link_id] = (size, timeout_ms)
     return Reply(lines=["+MIPSETS: 0"])
@@ -335,6 +364,47 @@ def _sets_read(m: ModuleState, call: CommandCall) -> Reply:
         size, timeout_ms = _push_size(m, link_id)
         lines.append(f"+MIPSETS: {link_id},{size},{timeout_ms}")
     return Reply(lines=lines)
+
+
+# --- +MIPCONF (G-series TCP tuning) --------------------------------------------------------------
+
+#: retr_num, min_TO, max_TO, max_close_delay, is_nack_ind_req: the G610 example's values, NACK reports off (chosen)
+MIPCONF_DEFAULTS = (5, 5, 600, 75, 0)
+MIPCONF_RANGES = (range(1, 256), range(1, 1001), range(1, 6001), range(0, 6001), range(0, 3))
+
+
+def _mipconf_available(m: ModuleState) -> None:
+    if not m.profile.sockets.mipconf:
+        raise CommandError(None, "this firmware has no +MIPCONF")  # plain ERROR, as for an unknown command
+
+
+def _mipconf(m: ModuleState, link_id: int) -> tuple[int, int, int, int, int]:
+    return m.mipconf.get(link_id, MIPCONF_DEFAULTS)
+
+
+def _conf_set(m: ModuleState, call: CommandCall) -> Reply:
+    _mipconf_available(m)
+    params.count(call, 1, 6)
+    link_id = _socket(call, m)
+    old = _mipconf(m, link_id)
+    # An omitted value keeps what the socket has (AT+MIPCONF=1,,,,,2 sets only the NACK report).
+    new = tuple(params.integer(call, i + 1, allowed, default=old[i]) for i, allowed in enumerate(MIPCONF_RANGES))
+    if new[1] > new[2]:
+        raise params.bad("min_TO above max_TO")
+    m.mipconf[link_id] = new  # type: ignore[assignment]  # five ints, by construction
+    return Reply()
+
+
+def _conf_read(m: ModuleState, call: CommandCall) -> Reply:
+    _mipconf_available(m)
+    return Reply(lines=[f"+MIPCONF: {i}," + ",".join(map(str, _mipconf(m, i))) for i in _socket_ids(m)])
+
+
+def _conf_test(m: ModuleState, call: CommandCall) -> Reply:
+    _mipconf_available(m)
+    s = m.profile.sockets
+    ranges = ",".join(f"({r.start}-{r.stop - 1})" for r in MIPCONF_RANGES)
+    return Reply(lines=[f"+MIPCONF: ({s.first_id}-{s.last_id}),{ranges}"])
 
 
 # --- +MIPREAD ------------------------------------------------------------------------------------
@@ -418,6 +488,10 @@ def _gtset_read(m: ModuleState, call: CommandCall) -> Reply:
 
 def on_event(m: ModuleState, event: Event) -> Outcome:
     """Turn an edge event into URCs and actions. Late events for a link already gone are dropped."""
+    if isinstance(event, (PingAnswered, TimeAnswered)) or (
+        isinstance(event, TimerExpired) and netdiag.owns(event.timer)
+    ):
+        return netdiag.on_event(m, event)
     out = Outcome()
     if isinstance(event, TimerExpired):
         _on_timer(m, event.timer, out)
@@ -442,6 +516,7 @@ def on_event(m: ModuleState, event: Event) -> Outcome:
             del m.links[link.link_id]
             log.info("socket %s: open failed: %s", link.link_id, event.why)
             out.actions.append(CancelTimer(timer=open_timer(link.link_id)))
+            m.peer_ended[link.link_id] = _close_type(m, link)
             out.said.extend(_open_failed(m, link, event.gtsslerr, event.failure))
         elif isinstance(event, PeerDataReceived):
             if link.state is LinkState.OPEN:
@@ -453,6 +528,8 @@ def on_event(m: ModuleState, event: Event) -> Outcome:
             del m.links[link.link_id]
             if link.report_close:
                 out.said.append(f"+MIPCLOSE: {link.link_id},{_close_type(m, link)}")
+            else:  # ended by the module or the network (already told): the host may still close it
+                m.peer_ended[link.link_id] = _close_type(m, link)
     except IllegalTransition as exc:
         log.debug("ignored: %s", exc)
     return out
@@ -489,6 +566,7 @@ def _on_opened(m: ModuleState, link: Link, event: LinkOpened, out: Outcome) -> N
 def _on_peer_closed(m: ModuleState, link: Link, event: PeerClosed, out: Outcome) -> None:
     link.advance(LinkInput.PEER_CLOSED)
     del m.links[link.link_id]
+    m.peer_ended[link.link_id] = _close_type(m, link)
     log.info("socket %s closed by the peer (%s) %s", link.link_id, "reset" if event.reset else "orderly", event.why)
     out.actions.extend([CancelTimer(timer=push_timer(link.link_id))])
     if link.protocol is Protocol.SSL and event.gtsslerr is not None:
@@ -575,8 +653,15 @@ COMMANDS = [
     ),
     CommandSpec(
         name="+MIPCLOSE",
-        summary="Close socket <s>; OK, then +MIPCLOSE: <s>,<type> once closed (type per profile).",
-        source=f"{_MIP} §5 (H shape; type 1 for SSL per manual §2.6 example 1); <mode> accepted, ignored (chosen)",
+        summary=(
+            "Close socket <s>; OK, then +MIPCLOSE: <s>,<type> once closed (type per profile). A socket already "
+            "reported ended (+MIPSTAT, +MIPOPEN: <s>,0): OK + +MIPCLOSE: <s>,<type> at once, or +CME ERROR: 3 "
+            "(profile sockets.close_after_end)."
+        ),
+        source=(
+            f"{_MIP} §5 (H shape; type 1 for SSL per manual §2.6 example 1); <mode> accepted, ignored (chosen); "
+            "chosen: closing an ended socket answers OK by default (hosts close in a finally, issue 11)"
+        ),
         forms={
             Form.SET: FormSpec("+MIPCLOSE=<s>[,<mode>]", _close_set),
             Form.READ: FormSpec("+MIPCLOSE: <open socket ids> (0 when none)", _close_read),
@@ -605,12 +690,35 @@ COMMANDS = [
     ),
     CommandSpec(
         name="+MIPSETS",
-        summary="Auto-push watermark and timer of socket <s>: +MIPSETS: 0, or 3 while data is buffered.",
-        source=f"{_MIP} §6.2 (M: G24/G510 manuals); default size from the profile",
+        summary=(
+            "Auto-push watermark and timer of socket <s>: +MIPSETS: 0, or 3 while data is buffered; "
+            "+CME ERROR: 3 when <s> is not open (or opening)."
+        ),
+        source=f"{_MIP} §6.2 (M: G24/G510 manuals); default size from the profile; chosen: refused on a free id",
         forms={
             Form.SET: FormSpec("+MIPSETS=<s>,<size>[,<timeout_ms>]", _sets_set),
             Form.READ: FormSpec("+MIPSETS: <s>,<size>,<timeout> (per open socket)", _sets_read),
         },
+    ),
+    CommandSpec(
+        name="+MIPCONF",
+        summary=(
+            "G-series TCP tuning of socket <s> (retransmissions, timeouts, close delay, NACK reports): stored per "
+            "socket id, kept until a reset; plain ERROR on firmware without it (profile sockets.mipconf)."
+        ),
+        source=(
+            f"{_MIP} §6.2 (M: G610 answers OK to AT+MIPCONF=1,5,5,600,75,2); chosen: defaults 5,5,600,75,0, ranges, "
+            "omitted values kept; stored only (is_nack_ind_req=2's +MIPPUSH ACK reports are not emulated)"
+        ),
+        forms={
+            Form.SET: FormSpec(
+                "+MIPCONF=<s>[,<retr_num>][,<min_TO>][,<max_TO>][,<max_close_delay>][,<is_nack_ind_req>]", _conf_set
+            ),
+            Form.READ: FormSpec("+MIPCONF: <s>,<retr_num>,<min_TO>,<max_TO>,<max_close_delay>,<is_nack_ind_req>",
+                                _conf_read),
+            Form.TEST: FormSpec("+MIPCONF: (ids),(1-255),(1-1000),(1-6000),(0-6000),(0-2)", _conf_test),
+        },
+        defaults="5,5,600,75,0",
     ),
     CommandSpec(
         name="+MIPREAD",
@@ -634,4 +742,5 @@ COMMANDS = [
         },
         defaults="IPRFMT 0",
     ),
+    *netdiag.COMMANDS,
 ]
