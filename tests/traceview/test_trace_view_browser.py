@@ -10,6 +10,7 @@ also copied there (``make trace-picture`` makes docs/trace-view.png so).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,3 +163,15 @@ def test_long_session_one_megabyte_each_way(browser: Browser, tmp_path: Path) ->
     page.screenshot(path=str(tmp_path / "end.png"))
     print(f"long session: {len(records)} records rendered in {opened.render_ms:.0f} ms")
 
+
+
+def test_an_old_trace_renders(browser: Browser, tmp_path: Path) -> None:
+    """A trace as the emulator wrote it before the net records (same run, new fields dropped) still renders."""
+    records = read_trace(lab_failures(tmp_path))
+    old = [{k: r[k] for k in ("t", "dir", "data")} for r in records if r["dir"] in ("host", "module", "why")]
+    trace = tmp_path / "old.jsonl"
+    trace.write_text("".join(json.dumps(r) + "\n" for r in old))
+    opened = view(trace, browser)
+    check_diagram(opened, old, ["host", "module", "net:1", "net:2", "net:3", "net:4"])
+    codes = opened.page.eval_on_selector_all(".k-fail .note", "els => els.map(e => e.dataset.code)")
+    assert codes == ["45", "153", "49"]
