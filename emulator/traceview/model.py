@@ -26,6 +26,7 @@ what the host and module records carry (already redacted by the writer).
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import re
 from collections.abc import Iterable
@@ -112,12 +113,13 @@ def reason_in_words(text: str, code: int | None) -> str:
     return "; ".join(parts)
 
 
-def read_records(path: str | Path) -> tuple[list[dict[str, Any]], int]:
-    """The records of a trace file and how many lines were not records (skipped, never fatal)."""
-    records: list[dict[str, Any]] = []
+def read_numbered(path: str | Path) -> tuple[list[tuple[int, dict[str, Any]]], int]:
+    """``(line number, record)`` for every record of a trace file, and how many lines were not records
+    (skipped, never fatal). The line number is what the view calls the record number."""
+    records: list[tuple[int, dict[str, Any]]] = []
     bad = 0
     with Path(path).open(encoding="utf-8", errors="replace") as f:
-        for line in f:
+        for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             try:
@@ -126,10 +128,16 @@ def read_records(path: str | Path) -> tuple[list[dict[str, Any]], int]:
                 bad += 1
                 continue
             if isinstance(record, dict) and isinstance(record.get("dir"), str):
-                records.append(record)
+                records.append((number, record))
             else:
                 bad += 1
     return records, bad
+
+
+def read_records(path: str | Path) -> tuple[list[dict[str, Any]], int]:
+    """The records of a trace file and how many lines were not records (skipped, never fatal)."""
+    numbered, bad = read_numbered(path)
+    return [record for _, record in numbered], bad
 
 
 def _lines(data: str) -> list[str]:
@@ -288,11 +296,16 @@ def _payload(data: str, *, hex_text: bool = False) -> dict[str, Any]:
     return {"size": len(raw), "b64": base64.b64encode(raw[:PAYLOAD_KEEP]).decode("ascii")}
 
 
-def build_model(records: Iterable[dict[str, Any]], *, title: str = "", bad_lines: int = 0) -> dict[str, Any]:
-    """The view's data: ``lifelines`` (host, module, net:N in order of appearance), ``rows``, counts."""
+def build_model(
+    records: Iterable[dict[str, Any]], *, title: str = "", bad_lines: int = 0, numbers: Iterable[int] | None = None
+) -> dict[str, Any]:
+    """The view's data: ``lifelines`` (host, module, net:N in order of appearance), ``rows``, counts.
+
+    ``numbers`` are the records' numbers (their lines in the file); by default 1, 2, 3...
+    """
     b = _Builder()
-    n = 0
-    for n, record in enumerate(records, start=1):
+    count = 0
+    for count, (n, record) in enumerate(zip(numbers if numbers is not None else itertools.count(1), records), start=1):
         direction = record.get("dir")
         data = record.get("data", "")
         if not isinstance(data, str):
@@ -311,7 +324,7 @@ def build_model(records: Iterable[dict[str, Any]], *, title: str = "", bad_lines
     lifelines = [HOST, MODULE] + [f"net:{s}" for s in b.sockets]
     return {
         "title": title,
-        "records": n,
+        "records": count,
         "bad_lines": bad_lines,
         "skipped": b.skipped,
         "lifelines": lifelines,
@@ -321,6 +334,7 @@ def build_model(records: Iterable[dict[str, Any]], *, title: str = "", bad_lines
 
 
 def model_from_file(path: str | Path) -> dict[str, Any]:
-    """:func:`build_model` of a trace file."""
-    records, bad = read_records(path)
-    return build_model(records, title=Path(path).name, bad_lines=bad)
+    """:func:`build_model` of a trace file, rows numbered by their line in it."""
+    numbered, bad = read_numbered(path)
+    return build_model((r for _, r in numbered), title=Path(path).name, bad_lines=bad,
+                       numbers=[n for n, _ in numbered])

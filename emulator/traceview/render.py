@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .model import build_model, read_records
+from .model import model_from_file
 
 
 def template() -> str:
@@ -48,5 +48,4 @@ def render_model(model: dict[str, Any]) -> str:
 
 def render_trace(path: str | Path) -> str:
     """The HTML page for the trace file at ``path``."""
-    records, bad = read_records(path)
-    return render_model(build_model(records, title=Path(path).name, bad_lines=bad))
+    return render_model(model_from_file(path))

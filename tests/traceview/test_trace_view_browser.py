@@ -135,6 +135,14 @@ def test_lab_failures_filters_and_details(browser: Browser, tmp_path: Path) -> N
     assert "+GTSSLERR 45" in page.inner_text("#panel")
     page.screenshot(path=str(tmp_path / "details.png"))
 
+    # a quoted record number opens the page at that row
+    target = marks["3"]
+    n = page.eval_on_selector_all(".k-fail", "els => els.map(e => e.dataset.n)")[2]
+    page.goto(trace.with_suffix(".html").resolve().as_uri() + f"#r{n}")
+    page.wait_for_selector("body[data-render-ms]", state="attached")
+    assert page.evaluate("document.querySelector(':target').id") == f"r{n}"
+    assert target["code"] == "49" and page.locator(f"#r{n}").is_visible()
+
 
 def test_long_session_one_megabyte_each_way(browser: Browser, tmp_path: Path) -> None:
     trace = long_session(tmp_path)

@@ -100,7 +100,11 @@ def test_bad_lines_and_unknown_records_are_counted_not_fatal(tmp_path: Path, tra
     broken.write_text("\n".join([lines[0], "{not json", '{"dir": "future", "data": "x"}', "[1, 2]", *lines[1:]]))
     model = model_from_file(broken)
     assert model["bad_lines"] == 2 and model["skipped"] == 1
-    assert len([r for r in model["rows"] if r["kind"] == "fail"]) == 3
+    fails = [r for r in model["rows"] if r["kind"] == "fail"]
+    assert len(fails) == 3
+    # a row's number is its line in the file, bad lines counted, so a person can quote it
+    file_lines = broken.read_text().splitlines()
+    assert all(json.loads(file_lines[r["n"] - 1])["ev"] == "open_failed" for r in fails)
 
 
 def test_hostile_text_cannot_break_out_of_the_page() -> None:
