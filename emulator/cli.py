@@ -148,6 +148,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rtt", type=float, default=0.0, metavar="SECONDS", help="network round trip added to every socket event"
     )
+    parser.add_argument(
+        "--keylog", metavar="FILE",
+        help="append every TLS session's secrets to FILE (NSS key log format, for Wireshark); default $SSLKEYLOGFILE",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     return parser
 
@@ -176,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.keylog:
+        from .tls import keylog
+
+        keylog.configure(args.keylog)  # secrets to that file only, never to logs or traces
     if args.list_profiles:
         try:
             names = list_profiles()

@@ -1,6 +1,7 @@
 """``nl668-lab``: serve the field-failure lab on 127.0.0.1 until SIGINT/SIGTERM.
 
 ``nl668-lab [--scenario NAME]... [--list] [--json]``
+``nl668-lab check HOST[:PORT] [--profile NAME]... [--trust FILE]... ...`` (see ``nl668-lab check --help``)
 
 * no option: start every endpoint, print the table (scenario, address, what a
   module sees per variant and ``+GTSSLMODE``), serve until a signal;
@@ -79,6 +80,12 @@ def _pki_problem(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:
+        # ``nl668-lab check HOST[:PORT] ...``: the module's handshake against any server (emulator.lab.check)
+        from .check_cli import check_main
+
+        return check_main(argv[1:])
     parser = argparse.ArgumentParser(prog="nl668-lab", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", action="append", metavar="NAME", help="run only this scenario (repeatable)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -58,6 +58,7 @@ from OpenSSL._util import lib as _lib
 from emulator.core.codes import CipherId, GtsslErr, SslVersion
 from emulator.core.tls_request import TlsRequest
 
+from . import keylog
 from .alert_codes import X509_V_ERR_IP_ADDRESS_MISMATCH, TlsFailure
 
 __all__ = [
@@ -260,6 +261,8 @@ def build_context(request: TlsRequest) -> SSL.Context:
     # has no compression, so it offers neither tickets nor compression.
     ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION)
     ctx.set_info_callback(_on_info)
+    if keylog.target() is not None:
+        ctx.set_keylog_callback(keylog.on_openssl_line)  # --keylog / $SSLKEYLOGFILE: secrets to that file only
 
     _load_trust(ctx, request.trust_pems)
     if request.verify:
@@ -375,6 +378,7 @@ class ContextCache:
 #: build, while the bound caps what stays alive: each entry holds its trust
 #: store (tens of kB with 40 certificates) and maybe a client key.
 CLIENT_CONTEXTS: ContextCache = ContextCache(32)
+keylog.when_configured(CLIENT_CONTEXTS.clear)  # a key log switched on or off: rebuild contexts with(out) its callback
 
 
 def client_context(request: TlsRequest) -> SSL.Context:

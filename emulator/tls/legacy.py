@@ -59,6 +59,7 @@ from tlslite.messages import Alert
 from emulator.core.codes import CipherId, GtsslErr, SslVersion
 from emulator.core.tls_request import TlsRequest
 
+from . import keylog
 from .alert_codes import TlsFailure, TlsPeerClosed, classify_failure
 from .context_factory import LEGACY_CIPHER_IDS, is_ip_literal, set_module_time
 from .session import HandshakeSteps
@@ -257,7 +258,12 @@ class _ModuleConnection(TLSConnection):  # type: ignore[misc]
 
     verifier: _ChainVerifier | None = None
 
+    #: the certificates the server sent (DER, leaf first), for diagnostics
+    server_chain: list[bytes] = []
+
     def _check_certchain_with_settings(self, cert_chain: Any, settings: Any) -> Iterator[Any]:
+        if self._client:
+            self.server_chain = [bytes(c.bytes) for c in cert_chain.x509List]
         if self._client and self.verifier is not None:
             errno = self.verifier.verify([bytes(c.bytes) for c in cert_chain.x509List])
             if errno:
@@ -489,6 +495,16 @@ class LegacyTlsClient:
     def verify_errors(self) -> list[tuple[int, int]]:
         return list(self._verifier.errors) if self._verifier is not None else []
 
+    @property
+    def peer_chain(self) -> list[bytes]:
+        """The certificates the server sent (DER, leaf first), as :attr:`TlsClient.peer_chain`."""
+        return list(self._conn.server_chain)
+
+    @property
+    def client_ca_names(self) -> list[str]:
+        """Not recorded on this engine (tlslite-ng keeps no CertificateRequest): always []."""
+        return []
+
     def new_steps(self) -> list[dict[str, Any]]:
         """The handshake steps seen since the last call (see :class:`~emulator.tls.session.HandshakeSteps`)."""
         if self._handshake is None:
@@ -513,6 +529,9 @@ class LegacyTlsClient:
                         return
                 self._handshake_done = True
                 logger.debug("TLS handshake done (tlslite-ng): %s", self.negotiated)
+                if keylog.target() is not None:  # tlslite has no key log hook: the NSS line from its session
+                    keylog.write_line(keylog.client_random_line(self._conn._clientRandom,
+                                                                self._conn.session.masterSecret))
             self._drain_plaintext()
         except (TLSError, OSError, ValueError, AssertionError) as exc:
             if isinstance(exc, TLSAbruptCloseError) and not self._handshake_done:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 from OpenSSL._util import ffi as _ffi
 from OpenSSL._util import lib as _lib
@@ -202,6 +203,18 @@ class TlsClient:
     def verify_errors(self) -> list[tuple[int, int]]:
         """``(depth, X509_V_ERR_*)`` for every verify-callback call (0 = that certificate was fine)."""
         return list(self._log.verify_errors)
+
+    @property
+    def peer_chain(self) -> list[bytes]:
+        """The certificates the server sent (DER, leaf first; kept after a failed verification); [] before
+        its Certificate message. For diagnostics (``nl668-lab check``): public data only."""
+        chain = self._conn.get_peer_cert_chain(as_cryptography=True)
+        return [cert.public_bytes(Encoding.DER) for cert in chain or ()]
+
+    @property
+    def client_ca_names(self) -> list[str]:
+        """The CA names of the server's CertificateRequest (RFC 4514), [] when it sent none."""
+        return [name.rfc4514_string() for name in self._conn.get_client_ca_list(as_cryptography=True)]
 
     def new_steps(self) -> list[dict[str, Any]]:
         """The handshake steps seen since the last call, for the trace (see :class:`HandshakeSteps`)."""

@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import serial
 
 import emulator  # noqa: F401 - registers nl668://
-from emulator.replay import main, replay_file
+from emulator.replay import main, replay_file, replay_live
 from emulator.at_client import AtClient
-from emulator.servers.pki import cert_bytes
+from emulator.lab.scenarios import HOST
+from emulator.lab.server import Lab
+from emulator.runtime.running import RunningModule
+from emulator.servers.pki import cert_bytes, pki_path
 from emulator.trace import read_trace
 
 
@@ -96,3 +100,66 @@ def test_the_subcommand_and_its_exit_status(recorded: Path, tmp_path: Path) -> N
         capture_output=True, text=True, timeout=30,
     )
     assert missing.returncode == 2 and "nope.jsonl" in missing.stderr
+
+
+# --- --live: a module with its network on ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_lab() -> Iterator[Lab]:
+    with Lab(["valid", "expired"]) as lab:
+        yield lab
+
+
+def record_tls_session(lab: Lab, path: Path) -> None:
+    """A session that uploads the CA, verifies, opens a TLS socket to the lab's ``valid`` endpoint, sends and
+    reads back (the echo), then closes: traced as a field module's would be."""
+    port = lab.endpoint("valid").port
+    with RunningModule("NL668_AM_00", trace_path=path, resolve=[f"{HOST}=127.0.0.1:{port}"]) as running:
+        serial_port = running.open_serial(timeout=10)
+        try:
+            at = AtClient(serial_port)
+            at.command("AT+MIPCALL=1")
+            at.wait_urc("+MIPCALL: ")
+            root = cert_bytes("root-ca.pem")
+            at.command_with_data(f'AT+GTSSLFILE="TRUSTFILE",{len(root)}', root)
+            at.command("AT+GTSSLMODE=1")
+            at.command(f'AT+MIPOPEN=1,,"{HOST}",443,2')
+            assert at.wait_urc("+MIPOPEN: 1,", timeout=20) == "+MIPOPEN: 1,1"
+            at.command("AT+GTSSLERR?")
+            at.command_with_data("AT+MIPSEND=1,5", b"hello")
+            at.command("AT+MIPPUSH=1")
+            assert at.wait_urc("+MIPRTCP: 1,", timeout=10) == "+MIPRTCP: 1,0,68656C6C6F"
+            at.command("AT+MIPCLOSE=1")
+            at.wait_urc("+MIPCLOSE: 1,")
+        finally:
+            serial_port.close()
+
+
+def test_live_replay_of_a_tls_session_against_the_lab_has_no_diff_and_another_scenario_names_gtsslerr(
+    tls_lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "field.jsonl"
+    record_tls_session(tls_lab, trace)
+    root = str(pki_path("root-ca.pem"))
+    valid, expired = tls_lab.endpoint("valid").port, tls_lab.endpoint("expired").port
+    # the same server: no diff (the upload's redacted body comes from --upload)
+    assert main(["--live", "--profile", "NL668_AM_00", "--upload", root, "--resolve", f"{HOST}=127.0.0.1:{valid}",
+                 str(trace)]) == 0, capsys.readouterr().out
+    assert "matches" in capsys.readouterr().out
+    # the field log against another scenario: the diff names the +GTSSLERR line
+    assert main(["--live", "--profile", "NL668_AM_00", "--upload", root, "--line-timeout", "1",
+                 "--resolve", f"{HOST}=127.0.0.1:{expired}", str(trace)]) == 1
+    out = capsys.readouterr().out
+    assert "-+MIPOPEN: 1,1\\r\\n" in out and "++MIPOPEN: 1,0\\r\\n" in out
+    assert "++GTSSLERR: 45\\r\\n" in out, out
+
+
+def test_live_replay_of_a_plain_log_and_its_upload_errors(tls_lab: Lab, tmp_path: Path) -> None:
+    log = tmp_path / "field.log"
+    log.write_text(MANUAL_STYLE)
+    assert replay_live(log, "NL668_AM_00", line_timeout=2).matches
+    trace = tmp_path / "t.jsonl"
+    record_tls_session(tls_lab, trace)
+    with pytest.raises(ValueError, match="--upload of 3 bytes"):
+        replay_live(trace, "NL668_AM_00", uploads=[b"abc"], line_timeout=1)
