@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import struct
+import subprocess
+import sys
+import textwrap
 from collections.abc import Coroutine
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -125,3 +129,34 @@ class TestEcho:
     def test_unresolvable(self) -> None:
         result = run(echo(Resolver(), "no-such-host.invalid", seq=4, timeout_s=1))
         assert result.address is None
+
+
+ICMP_CHILD = textwrap.dedent("""
+    import asyncio
+    from emulator.runtime.probes import ProbeMethod, icmp_available, ping_once
+    from emulator.runtime.resolve import Resolver
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        assert icmp_available()
+        reply = await ping_once(loop, Resolver(), "127.0.0.1", seq=9, size=1372, ttl=64, tos=0, timeout_s=2)
+        assert (reply.method, reply.icmp_type, reply.address) == (ProbeMethod.ICMP, 0, "127.0.0.1"), reply
+        unreachable = await ping_once(loop, Resolver(), "10.1.2.3", seq=10, size=32, ttl=64, tos=0, timeout_s=1)
+        assert (unreachable.icmp_type, unreachable.icmp_code) == (3, 0), unreachable  # no route in the namespace
+        print("icmp ok")
+
+    asyncio.run(main())
+""")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("ip")),
+                    reason="needs root, unshare and ip for a private network namespace")
+def test_icmp_path_in_a_private_network_namespace() -> None:
+    """The ICMP datagram-socket path, even where this host's ping_group_range refuses it: in a network
+    namespace of its own (loopback only) the child admits its group, without touching the host's setting."""
+    script = 'ip link set lo up && echo "0 0" > /proc/sys/net/ipv4/ping_group_range && exec "$0" -c "$1"'
+    done = subprocess.run(["unshare", "--net", "sh", "-c", script, sys.executable, ICMP_CHILD],
+                          capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    if done.returncode and "Operation not permitted" in done.stderr:
+        pytest.skip(f"no network namespace here: {done.stderr.strip()}")
+    assert done.returncode == 0 and done.stdout.strip() == "icmp ok", done.stderr
