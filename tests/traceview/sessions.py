@@ -52,13 +52,17 @@ def manual_example(name: str, tmp_path: Path, profile_name: str = PROFILE) -> Pa
     return trace
 
 
-def lab_failures(tmp_path: Path) -> Path:
-    """Sockets 1-3 fail (expired -> 45, wrong-host -> 153, alert-49 received -> 49); socket 4 opens."""
+def lab_failures(
+    tmp_path: Path, names: tuple[str, ...] = ("expired", "wrong-host", "alert-49", "valid"), profile: str = PROFILE
+) -> Path:
+    """Sockets 1-3 fail (expired -> 45, wrong-host -> 153, alert-49 received -> 49); socket 4 opens.
+
+    ``names`` and ``profile`` pick other lab scenarios (one socket each, in order) and variant.
+    """
     trace = tmp_path / "lab.jsonl"
-    names = ["expired", "wrong-host", "alert-49", "valid"]
     with Lab(names) as lab:
         rules = [f"{HOST}:{lab.endpoint(n).port}=127.0.0.1:{lab.endpoint(n).port}" for n in names]
-        with RunningModule(PROFILE, resolve=rules, trace_path=trace) as running:
+        with RunningModule(profile, resolve=rules, trace_path=trace) as running:
             port = running.open_serial(timeout=10)
             try:
                 at = AtClient(port)
@@ -71,8 +75,9 @@ def lab_failures(tmp_path: Path) -> Path:
                     at.command(f'AT+MIPOPEN={link},,"{HOST}",{lab.endpoint(name).port},2')
                     at.wait_urc(f"+MIPOPEN: {link},", timeout=20)
                     at.command("AT+GTSSLERR?")
-                at.command("AT+MIPCLOSE=4")
-                at.wait_urc("+MIPCLOSE: 4,")
+                last = len(names)
+                at.command(f"AT+MIPCLOSE={last}")
+                at.wait_urc(f"+MIPCLOSE: {last},")
             finally:
                 port.close()
     return trace

@@ -85,6 +85,21 @@ def test_lab_failures_each_marked_with_code_alert_and_words(traces: dict[str, Pa
     assert any(r["label"] == "+MIPOPEN: 3,0" and r["err"] and r["sock"] == 3 for r in model["rows"])
 
 
+def test_the_legacy_engine_reports_the_same_steps(tmp_path: Path) -> None:
+    """M910 offers 3DES, so its handshakes run on tlslite-ng (tls/legacy.py): the same steps, the same marks."""
+    trace = lab_failures(tmp_path, ("expired", "3des-only"), profile="M910")
+    records = read_trace(trace)
+    steps = {s: [r["ev"] for r in records if r["dir"] == "net" and r["sock"] == s] for s in (1, 2)}
+    assert steps[1][:6] == ["open", "tcp_connected", "client_hello", "server_hello", "certificate", "alert"]
+    assert "handshake_done" in steps[2]
+    done = next(r for r in records if r.get("ev") == "handshake_done")
+    assert done["negotiated"].endswith("(tlslite-ng)") and "DES-CBC3-SHA" in done["negotiated"]
+    hello = next(r for r in records if r.get("ev") == "client_hello")
+    assert any("DES-CBC3" in suite for suite in hello["suites"])
+    model = model_from_file(trace)
+    assert [(r["sock"], r["code"]) for r in model["rows"] if r["kind"] == "fail"] == [(1, 45)]
+
+
 def test_an_old_trace_still_renders_with_sockets_and_codes_read_from_the_texts(traces: dict[str, Path]) -> None:
     old = _old_format(read_trace(traces["lab"]))
     model = build_model(old)
