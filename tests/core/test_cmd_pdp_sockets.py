@@ -197,7 +197,9 @@ class TestMipconf:
         assert m.command("AT+MIPCONF=1,5,5,600,75,2") == OK  # the G610 example, socket not open
         assert m.command("AT+MIPCONF=2,,,,,2") == OK  # omitted values keep the defaults
         assert m.command("AT+MIPCONF?") == info(
-            "+MIPCONF: 1,5,5,600,75,2", "+MIPCONF: 2,5,5,600,75,2", *(f"+MIPCONF: {i},5,5,600,75,0" for i in range(3, 7))
+            "+MIPCONF: 1,5,5,600,75,2",
+            "+MIPCONF: 2,5,5,600,75,2",
+            *(f"+MIPCONF: {i},5,5,600,75,0" for i in range(3, 7)),
         )
         assert m.command("AT+MIPCONF=?") == urc("+MIPCONF: (1-6),(1-255),(1-1000),(1-6000),(0-6000),(0-2)") + OK
 
@@ -240,7 +242,9 @@ class TestProfileKnobs:
         sockets = self.parse(close_after_end="error", mipconf=True).sockets
         assert (sockets.close_after_end, sockets.mipconf) == ("error", True)
 
-    @pytest.mark.parametrize(("key", "value"), [("close_after_end", "maybe"), ("mipconf", "yes"), ("close_after_end", 1)])
+    @pytest.mark.parametrize(
+        ("key", "value"), [("close_after_end", "maybe"), ("mipconf", "yes"), ("close_after_end", 1)]
+    )
     def test_bad_values_are_refused_with_their_path(self, key: str, value: object) -> None:
         with pytest.raises(ProfileError, match=rf"\$\.sockets\.{key}"):
             self.parse(**{key: value})

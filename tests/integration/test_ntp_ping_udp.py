@@ -46,9 +46,10 @@ def gtsslerr(at: AtClient) -> int | None:
 
 class TestMipntp:
     def test_ntp_time_lets_an_expired_by_default_clock_certificate_through(self) -> None:
-        with TlsServer(ServerSettings(cert="server-expired-chain.pem", key="server-expired.key")) as tls, SntpServer(
-            INSIDE_VALIDITY
-        ) as ntp, module([f"www.example.test:443=127.0.0.1:{tls.port}", f"pool.ntp.org:123=127.0.0.1:{ntp.port}"]) as at:
+        expired = ServerSettings(cert="server-expired-chain.pem", key="server-expired.key")
+        with TlsServer(expired) as tls, SntpServer(INSIDE_VALIDITY) as ntp, module(
+            [f"www.example.test:443=127.0.0.1:{tls.port}", f"pool.ntp.org:123=127.0.0.1:{ntp.port}"]
+        ) as at:
             trust = cert_bytes("root-ca.pem")
             at.command_with_data(f'AT+GTSSLFILE="TRUSTFILE",{len(trust)}', trust)
             at.command("AT+GTSSLMODE=1")

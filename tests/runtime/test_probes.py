@@ -73,8 +73,10 @@ class TestSntpQuery:
             got = run(ask(Resolver(), "127.0.0.1", server.port))
         assert abs(got - SERVED) < timedelta(milliseconds=50)  # the offset maths is symmetric
 
-    @pytest.mark.parametrize(("behaviour", "why"), [("silent", "no valid answer"), ("unsynchronised", "no valid answer"),
-                                                    ("wrong-originate", "no valid answer"), ("kiss", "kiss-o'-death")])
+    @pytest.mark.parametrize(("behaviour", "why"), [
+        ("silent", "no valid answer"), ("unsynchronised", "no valid answer"),
+        ("wrong-originate", "no valid answer"), ("kiss", "kiss-o'-death"),
+    ])
     def test_answers_that_must_not_be_believed(self, behaviour: str, why: str) -> None:
         with SntpServer(settings=SntpSettings(time=SERVED, behaviour=behaviour)) as server:  # type: ignore[arg-type]
             with pytest.raises(SntpError, match=why):

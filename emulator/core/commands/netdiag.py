@@ -206,7 +206,8 @@ COMMANDS = [
             "+MPINGSTAT: 2 when it cannot run. =0 aborts silently."
         ),
         source=(
-            f"{_MIP} §10 (M: syntax and URCs; the G510 manual's example); L610 OneOS driver (1,\"host\",1,<size>,255,0,"
+            f"{_MIP} §10 (M: syntax and URCs; the G510 manual's example); "
+            "L610 OneOS driver (1,\"host\",1,<size>,255,0,"
             "<timeout ms>). chosen: mode-less form =\"<host>\" means 1 (GM510 host code); silent lost echoes; "
             "TimeOut default 4000 ms, range 1-65535; status 2 for an unresolvable host; one echo a second"
         ),
