@@ -162,6 +162,14 @@ class TestMipntp:
         assert m.event(TimeAnswered(query=query.query, utc=None, why="timed out")) == urc("+MIPNTP: 0")
         assert m.module.module_time() == before
 
+    def test_an_answer_after_the_pdp_context_went_is_a_failure(self, m: InMemoryModule) -> None:
+        before = m.module.module_time()
+        m.command('AT+MIPNTP="pool.ntp.org"')
+        (query,) = asked(m, QueryTime)
+        m.event(PdpDropped())
+        assert m.event(TimeAnswered(query=query.query, utc=HOST_TIME - timedelta(days=900))) == urc("+MIPNTP: 0")
+        assert m.module.module_time() == before
+
     def test_one_at_a_time_and_stale_answers(self, m: InMemoryModule) -> None:
         m.command('AT+MIPNTP="a.test"')
         (first,) = asked(m, QueryTime)
