@@ -168,8 +168,9 @@ class _Advisor:
         for version, cs in sorted(by_version.items()):
             ids = sorted(c.setting.cipher for c in cs if c.setting.cipher is not None)
             dflt = "default ciphers" if any(c.setting.cipher is None for c in cs) else "not the default set"
+            shown = next((c for c in cs if c.setting.cipher is None), cs[0])
             advice.lines.append(f"+GTSSLVER={version}: connects with {dflt}; alone, ids {_ranges(ids) or 'none'}"
-                                f" ({cs[0].attempt.negotiated})")
+                                f" ({shown.attempt.negotiated})")
         advice.at_lines = list(best.setting.at_lines())
 
     # -- verification fails --------------------------------------------------------------------------------
