@@ -507,7 +507,7 @@ class LegacyTlsClient:
 
     def new_steps(self) -> list[dict[str, Any]]:
         """The handshake steps seen since the last call (see :class:`~emulator.tls.session.HandshakeSteps`)."""
-        if self._handshake is None:
+        if self._handshake is None or self._steps.settled(len(self._alerts)):
             return []
         chain: list[x509.Certificate] = []
         if self._steps.wants_chain:

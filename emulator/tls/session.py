@@ -218,8 +218,8 @@ class TlsClient:
 
     def new_steps(self) -> list[dict[str, Any]]:
         """The handshake steps seen since the last call, for the trace (see :class:`HandshakeSteps`)."""
-        if not self._initiated:
-            return []
+        if not self._initiated or self._steps.settled(len(self._log.alerts)):
+            return []  # the common case after the handshake: nothing new, at the cost of a comparison
         # The chain only until it was reported once: converting it costs more than the rest together.
         # OpenSSL keeps it after a failed verification too, so the view shows the certificate refused.
         chain = self._conn.get_peer_cert_chain(as_cryptography=True) if self._steps.wants_chain else None
@@ -313,6 +313,10 @@ class HandshakeSteps:
         if hello is not None or len(self._head) > 16384 or (len(self._head) >= 6 and self._head[0] != 22):
             self.sniffing = False  # found, or not a handshake record at all (an alert, garbage)
             self._head = b""
+
+    def settled(self, alerts: int) -> bool:
+        """The handshake's end was reported and no alert came since (``alerts``: how many so far)."""
+        return "done" in self._reported and alerts == self._alerts
 
     @property
     def wants_chain(self) -> bool:
