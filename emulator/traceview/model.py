@@ -172,7 +172,8 @@ class _Builder:
         if t is not None and self._t0 is None:
             self._t0 = t
         row: dict[str, Any] = {
-            "n": n, "t": str(record.get("t", "")), "s": None if t is None or self._t0 is None else round(t - self._t0, 6),
+            "n": n, "t": str(record.get("t", "")),
+            "s": None if t is None or self._t0 is None else round(t - self._t0, 6),
             "kind": kind, "from": src, "to": dst, "label": label, "sock": sock, "err": err,
         }
         row.update({k: v for k, v in extra.items() if v is not None})

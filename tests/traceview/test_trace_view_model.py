@@ -138,9 +138,10 @@ def test_the_page_fetches_nothing() -> None:
 
 
 def test_reason_in_words() -> None:
-    text = "socket 1 open failed (GTSSLERR 45): sent alert 45; X509 error 10 at depth 0; OpenSSL: certificate verify failed"
-    assert reason_in_words(text, 45) == (
-        "the module refused the server's certificate: certificate has expired; the module sent alert 45 certificate_expired")
+    text = ("socket 1 open failed (GTSSLERR 45): sent alert 45; X509 error 10 at depth 0; "
+            "OpenSSL: certificate verify failed")
+    assert reason_in_words(text, 45) == ("the module refused the server's certificate: certificate has expired; "
+                                         "the module sent alert 45 certificate_expired")
 
 
 def test_cli_writes_the_page_and_refuses_a_missing_trace(
@@ -153,12 +154,16 @@ def test_cli_writes_the_page_and_refuses_a_missing_trace(
     assert "error:" in capsys.readouterr().err
 
 
-_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 300), st.text(max_size=30),
-                    st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=5), st.text(max_size=5)))
+_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 300), st.text(max_size=30),
+    st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=5), st.text(max_size=5)),
+)
+_events = st.sampled_from(["open", "alert", "certificate", "client_hello", "open_failed"])
 _records = st.lists(st.fixed_dictionaries(
-    {"dir": st.sampled_from(["host", "module", "why", "net", "other"]), "data": st.one_of(st.text(max_size=60), _values)},
+    {"dir": st.sampled_from(["host", "module", "why", "net", "other"]),
+     "data": st.one_of(st.text(max_size=60), _values)},
     optional={"t": st.one_of(st.just("2026-01-01T00:00:00+00:00"), st.text(max_size=10)), "sock": _values,
-              "ev": st.one_of(st.sampled_from(["open", "alert", "certificate", "client_hello", "open_failed"]), _values),
+              "ev": st.one_of(_events, _values),
               "gtsslerr": _values, "certs": _values, "suites": _values, "from": _values, "level": _values},
 ), max_size=25)
 
