@@ -10,7 +10,11 @@ from tests.conftest import chunkings
 
 
 def frame(
-    chunks: list[bytes], *, line_max: int = 64, data_after: dict[bytes, int] | None = None, lf_is_terminator: bool = True
+    chunks: list[bytes],
+    *,
+    line_max: int = 64,
+    data_after: dict[bytes, int] | None = None,
+    lf_is_terminator: bool = True,
 ) -> list[object]:
     """Feed chunks; merge Typed and DataReceived runs so chunkings compare equal."""
     reader = AtReader(V250Settings(), line_max, lf_is_terminator=lf_is_terminator)
