@@ -186,10 +186,11 @@ class FleetModule:
         self.report("TLS", "+MIPSEND round trip", (time.perf_counter() - t0) * 1e3, len(payload), failure)
         return failure is None
 
-    def reconnect_after_drop(self, server: str, port: int, link: int = 1) -> bool:
+    def reconnect_after_drop(self, server: str, port: int, link: int = 1, *, late: float = 0.0) -> bool:
         """The network drops the PDP context (console), then the driver's recovery: ``+MIPCALL=1`` and a new
-        ``+MIPOPEN``; reported as ``reconnect`` from the drop to ``+MIPOPEN: <s>,1``."""
-        t0 = time.perf_counter()
+        ``+MIPOPEN``; reported as ``reconnect`` from the drop (``late`` seconds before now: when a storm was
+        due) to ``+MIPOPEN: <s>,1``."""
+        t0 = time.perf_counter() - late
         attached = self.host.call(lambda: self.station.module.state.pdp_active)
         self.console.drop_pdp()
         try:

@@ -145,4 +145,7 @@ class Session:
                 elif not self.module.echo(self._payload):
                     self.open = False  # the socket went or hung (reported): closed and reopened next step
             case "reconnect-storm":
-                self.open = self.module.reconnect_after_drop(self.server, self.port)
+                # timed from the storm's instant, so a module whose drop ran late still counts its wait
+                late = time.time() % self.settings.storm_period
+                late = late if late < self.settings.storm_period / 2 else 0.0
+                self.open = self.module.reconnect_after_drop(self.server, self.port, late=late)

@@ -17,6 +17,7 @@ named by what the module said (``+GTSSLERR: 48``, ``+MIPSTAT: 1,1``, ``timeout``
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from typing import Any
@@ -100,6 +101,9 @@ class ModuleUser(User):
         """Power the module on (here, in the user's own greenlet: Locust builds users one after another)."""
         self.module = FleetModule(_next_profile(self.settings.profiles), resolve=self.settings.resolve,
                                   report=self._report, timeout=self.settings.timeout)
+        # Modules live as long as the run: move what exists to the permanent generation, so that a full
+        # collection (holding the GIL, both the users and the module loop stop) walks only what is new.
+        gc.freeze()
 
     def _report(self, request_type: str, name: str, ms: float, length: int, failure: str | None) -> None:
         self.environment.events.request.fire(request_type=request_type, name=name, response_time=ms,
@@ -120,6 +124,7 @@ class FleetUser(ModuleUser):
             self.session.start()
         except (AtError, TimeoutError, OSError, ValueError) as exc:  # reported by the AT layer already
             logger.warning("module bring-up failed: %s", exc)
+        self.wait()  # Locust runs a user's first task at once: wait for its phase (or the storm) first
 
     def wait_time(self) -> float:
         return self.session.delay()
