@@ -297,17 +297,19 @@ class _Advisor:
         advice.lines.append("no setting of this variant connects; every ClientHello it can send was refused:")
         for code, why in reasons[:6]:
             advice.lines.append(f"  +GTSSLERR {code}: {why}")
+        modern = await self._modern()
+        if not modern and not any(c.attempt.peer_chain for c in cells):
+            advice.lines.append("measured: a current client (TLS 1.2-1.3) cannot handshake there either: is the "
+                                "server speaking TLS on this port? No AT setting fixes this")
+            return
         versions = sorted({c.setting.version for c in cells})
-        advice.lines.append(f"tried +GTSSLVER {', '.join(map(str, versions))} with every cipher id of the variant; "
+        tried = "every cipher id of the variant" if self.config.ciphers is None else "the cipher ids given"
+        advice.lines.append(f"tried +GTSSLVER {', '.join(map(str, versions))} with {tried}; "
                             "no AT setting fixes this: the server must offer TLS 1.0-1.2 with a suite the "
                             "module has (RSA or DHE-RSA key exchange, AES or 3DES CBC)")
-        modern = await self._modern()
         if modern:
             advice.lines.append(f"measured: a current client negotiates {modern} there (ECDHE or TLS 1.3: "
                                 "no NL668 suite matches)")
-        elif not any(c.attempt.peer_chain for c in cells):
-            advice.lines.append("measured: a current client (TLS 1.2-1.3) cannot handshake there either: is the "
-                                "server speaking TLS on this port?")
 
     def _wants_client_cert(self, attempt: Attempt) -> bool:
         # The server refused after sending its certificate, which verification accepted (or was off):

@@ -212,6 +212,8 @@ class Report:
     cells: list[Cell]
     handshakes: int
     seconds: float
+    #: variants that accept none of the settings asked for (``--ver 1`` on an NL668_AM_00: ``ERROR``)
+    skipped: list[str] = field(default_factory=list)
 
     def variants(self) -> list[str]:
         return list(dict.fromkeys(c.variant for c in self.cells))
@@ -232,6 +234,8 @@ class Report:
         2: a network error (nothing reached TLS)."""
         if self.network_error:
             return 2
+        if self.skipped:
+            return 1  # a variant that refuses the settings cannot connect with them
         by_variant = [self.of(v) for v in self.variants()]
         if require_all:
             ok = all(c.opened for cells in by_variant for c in cells)
@@ -389,8 +393,10 @@ async def attempt_handshake(
                 writer.write(client.outgoing())  # close_notify, as +MIPCLOSE would
             return done(True, "tls", "")
     except TimeoutError:
-        # The module's open timer: it gives up and calls the handshake user_canceled (tcpip._on_timer).
-        return done(False, "timeout", f"no answer within {timeout:g} s (the module's open time-out)",
+        # The module's open timer covers the TCP connect and the handshake: it gives up and calls it
+        # user_canceled (tcpip._on_timer). A connect that never completed is a network problem (stage).
+        stage, what = ("timeout", "no answer") if writer is not None else ("connect", "connect: no answer")
+        return done(False, stage, f"{what} within {timeout:g} s (the module's open time-out)",
                     int(GtsslErr.USER_CANCELED), FailureClass.TIMEOUT)
     finally:
         if writer is not None:
@@ -444,20 +450,26 @@ async def run_check(config: CheckConfig) -> Report:
     start = loop.time()
     instant = config.module_time()
     planned: list[tuple[Profile, Setting, ModuleState, TlsRequest]] = []
+    skipped = []
     for profile in config.profiles:
-        for setting in matrix(profile, config):
+        settings = matrix(profile, config)
+        if not settings:
+            skipped.append(profile.name)
+        for setting in settings:
             m = module_state(profile, setting, config, instant)
             planned.append((profile, setting, m, tls_request(m, config.dial_name)))
+    if not planned:
+        raise CheckError("no setting to try: no variant accepts the --ver/--cipher/--mode asked for")
     targets = await _targets(config)
     if not targets:
         return Report(config, None, instant, [
             Cell(p.name, s, r, Attempt(False, None, None, f"{config.host}: no address", "connect", _engine(r)), None)
             for p, s, _, r in planned
-        ], 0, loop.time() - start)
+        ], 0, loop.time() - start, skipped)
     attempts = await run_requests((r for *_, r in planned), targets, config)
     cells = []
     for profile, setting, m, request in planned:
         attempt = attempts[request]
         code = None if attempt.code is None else reported_gtsslerr(m, attempt.code, attempt.failure)
         cells.append(Cell(profile.name, setting, request, attempt, code))
-    return Report(config, targets[0], instant, cells, len(attempts), loop.time() - start)
+    return Report(config, targets[0], instant, cells, len(attempts), loop.time() - start, skipped)

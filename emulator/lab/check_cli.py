@@ -156,6 +156,8 @@ def render(report: Report, advice: list[Advice]) -> str:
     for r in table:
         name = r[0] if len(r[0]) <= widths[0] else r[0][: widths[0] - 3] + "..."
         out.append("  ".join([name.ljust(widths[0]), *(x.ljust(w) for x, w in zip(r[1:], widths[1:]))]).rstrip())
+    if report.skipped:
+        out.append(f"not checked (the settings asked for are refused: ERROR): {', '.join(report.skipped)}")
     out += ["", "reasons:"]
     reasons: dict[str, list[Cell]] = {}
     for c in report.cells:
@@ -193,6 +195,9 @@ def check_main(argv: list[str]) -> int:
     except (CheckError, ProfileError, ValueError, OSError) as exc:
         print(f"nl668-lab check: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if args.keylog:
+            keylog.configure(None)  # called in-process (tests, tools): later sessions are not logged there
     written = ""
     if args.write_trust:
         pem = next((a.trust_pem for a in advice if a.trust_pem), None)
@@ -208,6 +213,7 @@ def check_main(argv: list[str]) -> int:
             "address": list(report.address) if report.address else None,
             "module_time": report.module_time.isoformat(), "handshakes": report.handshakes,
             "cells": [c.as_json() for c in report.cells], "advice": [a.as_json() for a in advice],
+            "refused_settings": report.skipped,
             "write_trust": written or None, "exit": status,
         }))
     else:

@@ -184,8 +184,14 @@ def check_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
 def test_cli_table_exit_codes_json_and_write_trust(lab: Lab, tmp_path: Path, check_cli: Callable[..., Run]) -> None:
     root = str(pki_path("root-ca.pem"))
     common = ["--servername", HOST, "--trust", root, "--timeout", str(TIMEOUT_S), "--profile", "NL668_AM_00"]
-    valid = check_cli(f"127.0.0.1:{lab.endpoint('valid').port}", *common)
+    keys = tmp_path / "keys.log"
+    valid = check_cli(f"127.0.0.1:{lab.endpoint('valid').port}", *common, "--keylog", str(keys))
     assert valid.returncode == 0, valid.stderr
+    # one CLIENT_RANDOM per handshake that got that far (every cell connects here but TLS 1.0/1.1 with SHA-256 ids)
+    handshakes = int(valid.stdout.split(" distinct handshakes")[0].rsplit("\n", 1)[1])
+    randoms = [line for line in keys.read_text().splitlines() if line.startswith("CLIENT_RANDOM ")]
+    assert 0 < len(randoms) <= handshakes
+    assert not any(line.split()[2] in valid.stdout + valid.stderr for line in randoms)  # keys: the key log only
     assert "NL668_AM_00" in valid.stdout and "1 [2,3,4]" in valid.stdout and "connects with its power-on" in valid.stdout
 
     none = check_cli(f"127.0.0.1:{lab.endpoint('no-shared-cipher').port}", *common, "--json")
@@ -218,3 +224,19 @@ def test_cli_network_and_usage_errors_are_one_clear_exit_2(tmp_path: Path, check
     missing = check_cli("127.0.0.1:1", "--trust", str(tmp_path / "nope.pem"))
     assert missing.returncode == 2 and "cannot read TRUSTFILE" in missing.stderr
     assert check_cli("127.0.0.1:x").returncode == 2  # argparse: bad port
+    nothing = check_cli("127.0.0.1:1", "--profile", "NL668_AM_00", "--ver", "1")  # AM_00 has no SSL 3.0
+    assert nothing.returncode == 2 and "no setting to try" in nothing.stderr
+
+
+def test_cli_a_stalling_and_a_non_tls_server_and_an_unknown_name_are_clear_rows(
+    lab: Lab, check_cli: Callable[..., Run]
+) -> None:
+    common = ["--servername", HOST, "--profile", "NL668_AM_00", "--cipher", "default", "--no-system-ca"]
+    stall = check_cli(f"127.0.0.1:{lab.endpoint('handshake-stall').port}", *common, "--timeout", "0.5")
+    assert stall.returncode == 1 and "0/90" in stall.stdout and "no answer within 0.5 s" in stall.stdout
+    assert "never answers the ClientHello" in stall.stdout
+    garbage = check_cli(f"127.0.0.1:{lab.endpoint('garbage-instead-of-hello').port}", *common)
+    assert garbage.returncode == 1 and "0/80" in garbage.stdout and "wrong version number" in garbage.stdout
+    assert "speaking TLS on this port" in garbage.stdout
+    unknown = check_cli("no-such-host.invalid:443", "--profile", "NL668_AM_00", "--cipher", "default")
+    assert unknown.returncode == 2 and "no address" in unknown.stdout and not unknown.stderr
