@@ -14,6 +14,9 @@ its round trips back to back (closed loop, all N at once: the worst case), and
 then again paced at 10 round trips a second each (a farm of chatty devices).
 Memory: this process's RSS growth with all N sockets open and idle, divided by N.
 Targets: 256 modules, p99 < 50 ms, < 2 MB per idle module.
+
+Then the same load against ``nl668-emu --modules 256 --workers 2`` (issue 15): the modules in two worker
+processes, one event loop each; ``python bench/scale.py --workers K [N]`` runs only that.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ import json
 import os
 import random
 import resource
+import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import common  # noqa: I001
 from common import TlsServerProcess, median, percentile, process_cpu_seconds, record, report, rss_bytes
@@ -244,6 +249,73 @@ def run_size(n: int) -> dict[str, float]:
             "server_cpu_us_per_rt": result["server_cpu"] / len(closed) * 1e6, "wall_s": wall}
 
 
+def worker_rss(pids: list[int]) -> int:
+    """Resident set size of the worker processes, summed (bytes)."""
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+def run_workers(n: int, k: int) -> dict[str, float]:
+    """The same load against ``nl668-emu --modules N --workers K`` (PTYs), instead of one in-process loop."""
+    server = TlsServerProcess()
+    emu = subprocess.Popen([sys.executable, "-m", "emulator", "--modules", str(n), "--workers", str(k), "--resolve",
+                            f"{HOST}:443=127.0.0.1:{server.port}"], stdout=subprocess.PIPE, text=True,
+                           cwd=common.EMULATOR_ROOT)
+    child = subprocess.Popen([sys.executable, __file__, "--hosts", str(server.pid)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert emu.stdout is not None and child.stdin is not None and child.stdout is not None
+    try:
+        banner = [emu.stdout.readline() for _ in range(n + k)]
+        paths = [line.rsplit(" on ", 1)[1].split()[0] for line in banner[:n]]
+        pids = [int(line.split("(pid ")[1].split(")")[0]) for line in banner[n:]]
+        rss_idle = worker_rss(pids)
+        child.stdin.write(json.dumps(paths) + "\n")
+        child.stdin.flush()
+        json.loads(child.stdout.readline())  # all open
+        time.sleep(0.2)
+        rss_open = worker_rss(pids)
+        cpu0 = sum(process_cpu_seconds(pid) for pid in pids)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        result = json.loads(child.stdout.readline())
+        emu_cpu = sum(process_cpu_seconds(pid) for pid in pids) - cpu0
+    finally:
+        child.stdin.close()
+        child.wait(30)
+        emu.send_signal(signal.SIGTERM)
+        emu.wait(30)
+        server.finish()
+    closed, paced_by_rate = result["closed"], {int(k): v for k, v in result["paced"].items()}
+    paced = paced_by_rate[PACED_RATES[0]]
+    return {"n": n, "workers": k, "closed_p50_ms": median(closed) * 1e3, "closed_p99_ms": percentile(closed, 99) * 1e3,
+            "paced_p50_ms": median(paced) * 1e3, "paced_p99_ms": percentile(paced, 99) * 1e3,
+            "paced_p99_ms_by_rate": {rate: percentile(v, 99) * 1e3 for rate, v in paced_by_rate.items()},
+            "rss_per_open_socket_MB": (rss_open - rss_idle) / n / 1e6, "rss_total_per_module_MB": rss_open / n / 1e6,
+            "emu_cpu_us_per_rt": emu_cpu / (len(closed) + sum(map(len, paced_by_rate.values()))) * 1e6,
+            "host_cpu_us_per_rt": result["host_cpu"] / len(closed) * 1e6, "samples": len(closed),
+            "load_average": list(os.getloadavg())}
+
+
+def main_workers(n: int = 256, k: int = 2) -> None:
+    raise_nofile()
+    row = run_workers(n, k)
+    by_rate = row["paced_p99_ms_by_rate"]
+    report(f"Scale: N={n} modules, --workers {k}, TLS echo round trips", [
+        (f"N={n} --workers {k}", f"closed-loop p50 {row['closed_p50_ms']:.2f} ms p99 {row['closed_p99_ms']:.2f} ms",
+         f"target p99 < 50 ms: {'met' if row['closed_p99_ms'] < 50 else 'MISSED'}",
+         f"emulator CPU {row['emu_cpu_us_per_rt']:.0f} us/round trip (both workers)"),
+        ("paced", "p99 " + ", ".join(f"{by_rate[r]:.1f} ms at {r}/s" for r in PACED_RATES), "", ""),
+        ("memory", f"{row['rss_per_open_socket_MB']:.3f} MB per open socket",
+         f"{row['rss_total_per_module_MB']:.2f} MB per module with the workers' whole RSS", ""),
+        ("load average during the run", " ".join(f"{x:.2f}" for x in row["load_average"]), "", ""),
+    ])
+    record("scale_workers", row)
+
+
 def main() -> None:
     raise_nofile()
     sys.path.insert(0, str(common.ROOT))
@@ -280,5 +352,8 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--hosts"]:
         raise_nofile()
         asyncio.run(hosts_main(int(sys.argv[2])))
+    elif sys.argv[1:2] == ["--workers"]:  # only the K-process run: --workers K [N]
+        main_workers(int(sys.argv[3]) if len(sys.argv) > 3 else 256, int(sys.argv[2]))
     else:
         main()
+        main_workers(256, 2)

@@ -8,6 +8,10 @@ engine the emulator uses (:class:`emulator.tls.TlsClient`) driven over a plain
 blocking socket from this process, same server, same version and suite
 (TLS 1.2, cipher id 7 = AES128-SHA256 on NL668_AM_00). Target: <= 1.3x.
 
+Then (issue 15) as a new user would compare: the emulator in its own process vs Python's stdlib ``ssl``
+client, both to ``openssl s_server`` (same version and suite, no tickets): :func:`against_s_server`
+(``python bench/tls_handshake.py --stdlib`` runs only that).
+
 The TLS server runs in a process of its own (:class:`common.TlsServerProcess`), as a real server is
 elsewhere: on a thread of this process it competed for the GIL with the host,
 the direct client and the in-process emulator, which measured the test
@@ -17,10 +21,13 @@ between 1.5x and 1.9x with how the threads happened to be scheduled).
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 
 import common  # noqa: I001
@@ -125,5 +132,110 @@ def main() -> None:
     record("tls_handshake", figures)
 
 
+# --- against a third-party server: openssl s_server, and Python's stdlib ssl client as the baseline ---------
+#
+# What a new user would try first (issue 15): the handshake through the emulator (its own process) vs the
+# stdlib `ssl` client to the same `openssl s_server`, same version (TLS 1.2) and suite (AES128-SHA256), no
+# session tickets on either side. The stdlib client uses the system OpenSSL (3.0, as s_server); the
+# emulator's engine is pyOpenSSL's bundled build; both verify nothing (+GTSSLMODE 0) on a reused context.
+
+S_SERVER_ROUNDS = 200
+
+
+class SServer:
+    """``openssl s_server`` on 127.0.0.1 (one connection at a time, as it serves)."""
+
+    def __init__(self) -> None:
+        from emulator.servers.pki import pki_path
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.proc = subprocess.Popen(
+            ["openssl", "s_server", "-accept", f"127.0.0.1:{self.port}", "-cert", str(pki_path("server-chain.pem")),
+             "-key", str(pki_path("server.key")), "-tls1_2", "-cipher", "AES128-SHA256", "-no_ticket", "-quiet",
+             "-naccept", str(10 * S_SERVER_ROUNDS)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:  # ready once it accepts (a benchmark may poll)
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+def stdlib_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("AES128-SHA256")
+    ctx.options |= ssl.OP_NO_TICKET
+    return ctx
+
+
+def stdlib_direct(ctx: ssl.SSLContext, port: int) -> tuple[float, tuple[str, str]]:
+    t0 = now()
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    tls = ctx.wrap_socket(sock, server_hostname=HOST)
+    elapsed = now() - t0
+    suite = (tls.version() or "", (tls.cipher() or ("",))[0])
+    tls.close()
+    return elapsed, suite
+
+
+def against_s_server() -> dict[str, object]:
+    server = SServer()
+    base: list[float] = []
+    emu: list[float] = []
+    suites = set()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "emulator", "--resolve", f"{HOST}:443=127.0.0.1:{server.port}"],
+                                stdout=subprocess.PIPE, text=True, cwd=common.EMULATOR_ROOT)
+        try:
+            assert proc.stdout is not None
+            path = proc.stdout.readline().rsplit(" on ", 1)[1].split()[0]
+            host = EmulatorHost(path)
+            ctx = stdlib_context()
+            for i in range(S_SERVER_ROUNDS + 3):
+                d, suite = stdlib_direct(ctx, server.port)
+                e = host.handshake()
+                suites.add(suite)
+                if i >= 3:
+                    base.append(d)
+                    emu.append(e)
+            host.host.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+    finally:
+        server.close()
+    figures = {"emu_median_ms": median(emu) * 1e3, "emu_p99_ms": percentile(emu, 99) * 1e3,
+               "stdlib_median_ms": median(base) * 1e3, "stdlib_p99_ms": percentile(base, 99) * 1e3,
+               "median_ratio": median(emu) / median(base), "stdlib_suites": sorted(map(list, suites)),
+               "openssl": subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip(),
+               "load_average": list(os.getloadavg())}
+    report("TLS handshake vs the stdlib ssl client, both to openssl s_server", [
+        ("+MIPOPEN -> +MIPOPEN: 1,1 median (own process)", f"{figures['emu_median_ms']:.2f} ms",
+         f"stdlib ssl {figures['stdlib_median_ms']:.2f} ms",
+         f"{figures['median_ratio']:.2f}x (target <= 1.3x)"),
+        ("p99", f"{figures['emu_p99_ms']:.2f} ms", f"{figures['stdlib_p99_ms']:.2f} ms", f"suites {suites}"),
+    ])
+    record("tls_handshake_stdlib", figures)
+    return figures
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--stdlib"]:
+        against_s_server()
+    else:
+        main()
+        against_s_server()
