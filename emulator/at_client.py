@@ -43,8 +43,13 @@ class AtClient:
         return self._until_final(line.encode("latin-1"), timeout)
 
     def command_with_data(self, line: str, data: bytes, *, timeout: float | None = None) -> list[str]:
-        """A command that shows the ``>`` prompt (``+MIPSEND=<s>,<len>``, ``+GTSSLFILE``): send ``data`` at it."""
-        self.port.write(line.encode("latin-1") + b"\r")
+        """A command that shows the ``>`` prompt (``+MIPSEND=<s>,<len>``, ``+GTSSLFILE``): send ``data`` at it.
+
+        The line ends in CR LF, as real hosts send it: the module takes the LF as the end of the line
+        (``at.data_after_cr = "lf-is-terminator"``, the default), so a block that itself starts with LF
+        arrives whole. A CR alone would leave such a block's first byte to be read as that LF.
+        """
+        self.port.write(line.encode("latin-1") + b"\r\n")
         self._read_until(b">", timeout)
         self.port.write(data)
         return self._until_final(line.encode("latin-1"), timeout)
