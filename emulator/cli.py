@@ -183,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.keylog:
         from .tls import keylog
 
-        keylog.configure(args.keylog)  # secrets to that file only, never to logs or traces
+        try:
+            keylog.configure(args.keylog)  # secrets to that file only, never to logs or traces
+        except OSError as exc:
+            print(f"error: --keylog {args.keylog}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     if args.list_profiles:
         try:
             names = list_profiles()

@@ -47,8 +47,13 @@ def configure(path: str | None) -> None:
     """Log to ``path`` from now on (None: back to ``$SSLKEYLOGFILE``, if set).
 
     Client contexts already built are dropped, so every new session is logged.
+
+    Raises:
+        OSError: ``path`` cannot be created or appended to (said at once, not at the first session).
     """
     global _path
+    if path is not None:
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
     _path = path
     for callback in _on_change:
         callback()

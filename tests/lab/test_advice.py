@@ -15,7 +15,7 @@ import pytest
 
 from emulator.at_client import AtClient
 from emulator.lab.advice import Advice, advise, load_pool
-from emulator.lab.check import CheckConfig, run_check
+from emulator.lab.check import CheckConfig, Report, Setting, run_check
 from emulator.lab.scenarios import HOST, by_name
 from emulator.lab.server import Lab
 from emulator.profiles import load_profile
@@ -37,22 +37,33 @@ def lab() -> Iterator[Lab]:
 
 
 def advice_for(lab: Lab, name: str, variant: str, **kw: object) -> Advice:
+    return check_and_advise(lab, name, variant, **kw)[1]
+
+
+def check_and_advise(lab: Lab, name: str, variant: str, **kw: object) -> tuple[Report, Advice]:
     options: dict[str, object] = {"timeout": 10.0, "modes": [1], "ciphers": [None], **kw}
     config = CheckConfig(host="127.0.0.1", port=lab.endpoint(name).port, servername=HOST,
                          profiles=[load_profile(variant)], trust_pems=(cert_bytes("root-ca.pem"),),
                          **options)  # type: ignore[arg-type]
 
-    async def run() -> list[Advice]:
+    async def run() -> tuple[Report, list[Advice]]:
         report = await run_check(config)
-        return await advise(report, load_pool([pki_path(p) for p in POOL], system=False))
+        return report, await advise(report, load_pool([pki_path(p) for p in POOL], system=False))
 
-    (advice,) = asyncio.run(run())
+    report, (advice,) = asyncio.run(run())
     assert advice.variants == [variant]
-    return advice
+    return report, advice
 
 
 def through_at(lab: Lab, name: str, variant: str, advice: Advice | None, *, client_cert: bool = False) -> str:
     """The module in the field state, then (when given) the advice applied by AT; the +MIPOPEN result."""
+    return through_at_why(lab, name, variant, advice, client_cert=client_cert)[0]
+
+
+def through_at_why(
+    lab: Lab, name: str, variant: str, advice: Advice | None, *, client_cert: bool = False
+) -> tuple[str, str]:
+    """:func:`through_at`, and the module's "why" line (``ModuleState.last_why``) after the attempt."""
     scenario = by_name(name)
     port = lab.endpoint(name).port
     rules = [f"{host}:{port}=127.0.0.1:{port}" for host in (HOST, "wrong.example.test")]
@@ -81,7 +92,8 @@ def through_at(lab: Lab, name: str, variant: str, advice: Advice | None, *, clie
                 else:
                     at.command(line)
             at.command(open_line)
-            return at.wait_urc("+MIPOPEN: 1,", timeout=20)
+            result = at.wait_urc("+MIPOPEN: 1,", timeout=20)
+            return result, running.call(lambda: running.module.state.last_why)
         finally:
             serial.close()
 
@@ -92,8 +104,14 @@ def through_at(lab: Lab, name: str, variant: str, advice: Advice | None, *, clie
     ("wrong-host", "NL668_AM_00"),
 ])
 def test_the_advised_fix_makes_mipopen_succeed_through_at(lab: Lab, name: str, variant: str) -> None:
-    assert through_at(lab, name, variant, None) == "+MIPOPEN: 1,0"  # the field failure
-    advice = advice_for(lab, name, variant)
+    failed, why = through_at_why(lab, name, variant, None)
+    assert failed == "+MIPOPEN: 1,0"  # the field failure
+    report, advice = check_and_advise(lab, name, variant)
+    # the check ran the module's very handshake: the same "why" line as the module's own attempt
+    scenario = by_name(name)
+    version = int(scenario.setup[0].split("=")[1]) if scenario.setup else load_profile(variant).ssl.default_version
+    cell = report.cell(variant, Setting(version, None, 1))
+    assert cell is not None and cell.attempt.why_line() == why
     assert advice.verdict in ("connects", "connects after a fix"), advice.lines
     assert through_at(lab, name, variant, advice) == "+MIPOPEN: 1,1", advice.lines
     text = "\n".join(advice.lines)

@@ -212,3 +212,9 @@ def test_nl668_emu_keylog_option_writes_the_sessions_secrets(tmp_path: Path) -> 
                 at.wait_urc("+MIPCLOSE: 1,")
     lines = keys.read_text().splitlines()
     assert [line.split()[0] for line in lines].count("CLIENT_RANDOM") == 1, lines
+
+
+def test_an_unwritable_key_log_is_an_error_at_once(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        keylog.configure(str(tmp_path / "no-such-dir" / "keys.log"))
+    assert keylog.target() is None or keylog.target() != str(tmp_path / "no-such-dir" / "keys.log")
