@@ -257,15 +257,30 @@ def _in_recorded_order(
     recorded: list[str], replayed: list[str], windows: list[tuple[int, int]]
 ) -> tuple[list[str], list[str]]:
     """Between two host records, the same lines in another order are no difference (live, a URC such as
-    ``+MIPRTCP`` may overtake a command's answer): such a window of the replay takes the recorded order."""
-    cuts = windows + [(len(recorded), len(replayed))]
+    ``+MIPRTCP`` may overtake a command's answer): such a window of the replay takes the recorded order.
+    Blank pieces (the CR LF before each line) are left out of the comparison: a cut taken while a line
+    was arriving may leave its CR LF in the window before. A line may also cross into the next window
+    (a URC that came before the next command was sent): up to three windows are compared together."""
+    cuts = [(0, 0), *windows, (len(recorded), len(replayed))]
     out: list[str] = []
-    previous = (0, 0)
-    for rec_end, rep_end in cuts:
-        mine, theirs = recorded[previous[0]:rec_end], replayed[previous[1]:rep_end]
-        out += mine if sorted(mine) == sorted(theirs) else theirs
-        previous = (rec_end, rep_end)
+    i = 0
+    while i < len(cuts) - 1:
+        for span in (1, 2, 3):
+            end = min(i + span, len(cuts) - 1)
+            mine = recorded[cuts[i][0]:cuts[end][0]]
+            theirs = replayed[cuts[i][1]:cuts[end][1]]
+            if _said(mine) == _said(theirs):
+                out += mine
+                i = end
+                break
+        else:
+            out += replayed[cuts[i][1]:cuts[i + 1][1]]
+            i += 1
     return recorded, out
+
+
+def _said(pieces: list[str]) -> list[str]:
+    return sorted(p for p in pieces if p != "\\r\\n")
 
 
 def _live_upload(data: bytes, uploads: list[bytes]) -> bytes:

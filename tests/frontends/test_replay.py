@@ -163,3 +163,14 @@ def test_live_replay_of_a_plain_log_and_its_upload_errors(tls_lab: Lab, tmp_path
     record_tls_session(tls_lab, trace)
     with pytest.raises(ValueError, match="--upload of 3 bytes"):
         replay_live(trace, "NL668_AM_00", uploads=[b"abc"], line_timeout=1)
+
+
+def test_live_comparison_forgives_only_a_line_overtaking_within_neighbouring_windows() -> None:
+    from emulator.replay import _in_recorded_order
+
+    recorded = ["\\r\\n", "OK\\r\\n", "\\r\\n", "+MIPPUSH: 1,2\\r\\n", "\\r\\n", "+MIPRTCP: 1,0,68\\r\\n", "OK\\r\\n"]
+    # the URC came before the next command was even sent, its CR LF cut off from it
+    raced = ["\\r\\n", "OK\\r\\n", "\\r\\n", "+MIPRTCP: 1,0,68\\r\\n", "\\r\\n", "+MIPPUSH: 1,2\\r\\n", "OK\\r\\n"]
+    assert _in_recorded_order(recorded, raced, [(2, 3), (6, 6)])[1] == recorded
+    wrong = [*raced[:3], "+MIPRTCP: 1,0,69\\r\\n", *raced[4:]]  # other data: still a difference
+    assert _in_recorded_order(recorded, wrong, [(2, 3), (6, 6)])[1] != recorded
