@@ -240,3 +240,22 @@ def test_cli_a_stalling_and_a_non_tls_server_and_an_unknown_name_are_clear_rows(
     assert "speaking TLS on this port" in garbage.stdout
     unknown = check_cli("no-such-host.invalid:443", "--profile", "NL668_AM_00", "--cipher", "default")
     assert unknown.returncode == 2 and "no address" in unknown.stdout and not unknown.stderr
+
+
+def test_an_l610_reports_its_own_codes_through_its_profile_table(lab: Lab) -> None:
+    from emulator.core.codes import FailureClass
+
+    l610 = load_profile("L610")
+    reports = {}
+    for name in ("expired", "tls1.2-only"):
+        config = CheckConfig(host="127.0.0.1", port=lab.endpoint(name).port, servername=HOST, profiles=[l610],
+                             trust_pems=(cert_bytes("root-ca.pem"),), timeout=TIMEOUT_S, ciphers=[None])
+        reports[name] = asyncio.run(run_check(config))
+    expired = reports["expired"].cell("L610", Setting(4, None, 1))
+    assert expired is not None and expired.attempt.code == 45  # the engine's NL668 code ...
+    assert expired.gtsslerr == l610.gtsslerr.report(FailureClass.TIME, 45) == -11  # ... as the L610 reports it
+    old = reports["tls1.2-only"].cell("L610", Setting(2, None, 1))
+    assert old is not None and old.gtsslerr == l610.gtsslerr.report(FailureClass.ALERT, 70) == -9
+    # +GTSSLVER=0 ("not set") connects as the highest version: the same request as 4, tried once
+    unset, four = (reports["tls1.2-only"].cell("L610", Setting(v, None, 1)) for v in (0, 4))
+    assert unset is not None and four is not None and unset.opened and unset.attempt is four.attempt
