@@ -24,11 +24,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
 from emulator.core.codes import FailureClass
 from emulator.tls.alert_codes import TIME_ERRORS, X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+from emulator.tls.context_factory import is_ip_literal
 
 from .check import Attempt, Cell, Report, Setting, attempt_handshake
 
@@ -148,6 +150,14 @@ class _Advisor:
                     + "; ".join(sorted({f"+GTSSLVER={c.setting.version}" for c in unverified}))
                     + " (not advised: the module then trusts any server)")
             return advice
+        if unverified:
+            # Only +GTSSLMODE=0 connects (or only it was tried): say so, with what mode 1 did if it was tried.
+            self._settings(advice, unverified, replace(power_on, mode=0))
+            advice.lines.insert(0, "connects without verification (+GTSSLMODE=0): the module then trusts any server")
+            failed = next((c for c in cells if c.setting.mode == 1 and not c.opened), None)
+            if failed is not None:
+                advice.lines.append(f"with +GTSSLMODE=1 it fails: {failed.attempt.why}")
+            return advice
         await self._nothing(advice, cells)
         return advice
 
@@ -161,7 +171,8 @@ class _Advisor:
         defaults = [c for c in verified if c.setting.cipher is None]
         best = next((c for c in verified if c.setting == power_on), None)
         if best is not None:
-            advice.lines.append("connects with its power-on settings (+GTSSLMODE=1 and the files given)")
+            advice.lines.append(f"connects with its power-on +GTSSLVER and ciphers (+GTSSLMODE={power_on.mode}, "
+                                "the files given)")
         else:
             best = max(defaults, key=lambda c: c.setting.version) if defaults else verified[0]
             advice.lines.append(f"does not connect with its power-on settings; set: {'; '.join(best.setting.at_lines())}")
@@ -169,8 +180,9 @@ class _Advisor:
             ids = sorted(c.setting.cipher for c in cs if c.setting.cipher is not None)
             dflt = "default ciphers" if any(c.setting.cipher is None for c in cs) else "not the default set"
             shown = next((c for c in cs if c.setting.cipher is None), cs[0])
-            advice.lines.append(f"+GTSSLVER={version}: connects with {dflt}; alone, ids {_ranges(ids) or 'none'}"
-                                f" ({shown.attempt.negotiated})")
+            singles = self.config.ciphers is None or any(c is not None for c in self.config.ciphers)
+            alone = f"; alone, ids {_ranges(ids) or 'none'}" if singles else ""
+            advice.lines.append(f"+GTSSLVER={version}: connects with {dflt}{alone} ({shown.attempt.negotiated})")
         advice.at_lines = list(best.setting.at_lines())
 
     # -- verification fails --------------------------------------------------------------------------------
@@ -328,7 +340,7 @@ class _Advisor:
         conn = SSL.Connection(ctx, None)
         conn.set_connect_state()
         name = self.config.dial_name
-        if not _is_ip(name):
+        if not is_ip_literal(name):  # the module's SNI rule
             conn.set_tlsext_host_name(name.encode("idna"))
         try:
             async with asyncio.timeout(self.config.timeout):
@@ -352,16 +364,6 @@ class _Advisor:
                     writer.close()
         except (TimeoutError, OSError, SSL.Error):
             return ""
-
-
-def _is_ip(name: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 def _names(cert: x509.Certificate) -> list[str]:
@@ -393,7 +395,7 @@ def _top(chain: list[x509.Certificate]) -> x509.Certificate:
 def _issued(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         child.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, Exception):  # signature or algorithm mismatch: not this issuer
+    except (InvalidSignature, ValueError, TypeError):  # another key, name or algorithm: not this issuer
         return False
     return True
 

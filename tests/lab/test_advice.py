@@ -126,7 +126,7 @@ def test_the_advised_fix_makes_mipopen_succeed_through_at(lab: Lab, name: str, v
     if name == "tls1.2-only":
         assert "AT+GTSSLVER=4" in advice.at_lines
     if name == "tls1.0-only":
-        assert "AT+GTSSLVER=2" in advice.at_lines and "power-on settings" in text
+        assert "AT+GTSSLVER=2" in advice.at_lines and "power-on +GTSSLVER" in text
 
 
 def test_client_certificate_required_is_named_and_loading_one_fixes_it(lab: Lab) -> None:
