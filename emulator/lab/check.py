@@ -433,7 +433,10 @@ async def run_requests(
 
     async def one(request: TlsRequest) -> Attempt:
         async with gate:
-            return await attempt_handshake(request, targets, config.timeout)
+            try:
+                return await attempt_handshake(request, targets, config.timeout)
+            except Exception as exc:  # an engine bug on a hostile server: one cell says so, the check goes on
+                return Attempt(False, None, None, f"internal error: {exc!r}", "tls", _engine(request))
 
     unique = list(dict.fromkeys(requests))
     results = await asyncio.gather(*(one(r) for r in unique))
