@@ -19,7 +19,9 @@ without changing the three above, so old traces and old readers keep working:
   issuer and validity of each, never the body), ``alert`` (``from``, ``level``,
   ``alert``, ``name``), ``handshake_done``, then ``send`` / ``recv`` (``bytes``:
   a size, never the payload, which the host and module records already hold),
-  ``close`` and ``closed``. ``data`` is the same step in words.
+  ``close`` and ``closed``. ``data`` is the same step in words. ``nl668-lab check
+  --trace`` adds ``label`` (``label``: the short name of the cell(s) the socket's
+  handshake stands for, ``cells``: variant, ``gtsslver``, ``gtsslcipher``, ``gtsslmode``).
 
 A trace never holds key material: the core replaces uploaded file bodies in
 the host input it reports (``HostInputSeen``), and the driver replaces
@@ -30,6 +32,7 @@ its callers on that and writes what it is given.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -83,6 +86,11 @@ class TraceWriter:
     def net(self, sock: int, ev: str, text: str, **fields: Any) -> None:
         """Record a network-side step of socket ``sock`` (``"dir": "net"``, see the module docstring)."""
         self._text("net", text, {"sock": sock, "ev": ev, **fields})
+
+    def step(self, sock: int, step: Mapping[str, Any]) -> None:
+        """Record a step as the edges' observers give it (``{"ev", "text", ...}``: the runtime's sockets,
+        ``nl668-lab check``) as a "net" record of socket ``sock``."""
+        self.net(sock, str(step["ev"]), str(step["text"]), **{k: v for k, v in step.items() if k not in ("ev", "text")})
 
     def _text(self, direction: Direction, text: str, fields: dict[str, Any]) -> None:
         if self._file.closed:

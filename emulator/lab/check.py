@@ -21,16 +21,24 @@ Theory of operation. A check runs the module's own handshake, not a look-alike:
 Cells that give the same ClientHello and settings (the same ``TlsRequest``: across
 variants, or ``+GTSSLVER=0`` and 4 on an L610) are tried once. Every handshake runs on one
 event loop, concurrently (a semaphore bounds how many at once), no thread per handshake.
+
+With a trace (``CheckConfig.trace``, ``--trace FILE``), each handshake is one socket of the
+runtime's trace format (:mod:`emulator.trace`), numbered 1, 2, ... in matrix order: a
+``label`` record naming the cells it stands for, ``open``, the observer steps the runtime's
+sockets give (``tcp_connected``, then the engine's own ``new_steps()``: ClientHello,
+ServerHello, certificates, alerts, handshake done), the "why" record of the outcome (with its
+``+GTSSLERR`` code), and ``close`` when it opened. ``nl668-emu trace-view`` draws it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from emulator.core.cert_store import FileRejected, check_content
 from emulator.core.codes import FailureClass, FileType, GtsslErr
@@ -44,6 +52,9 @@ from emulator.runtime.resolve import Resolver
 from emulator.tls.alert_codes import TlsFailure, TlsPeerClosed
 from emulator.tls.engine import make_tls_client, needs_legacy
 
+if TYPE_CHECKING:
+    from emulator.trace import TraceWriter
+
 __all__ = [
     "Attempt",
     "Cell",
@@ -51,8 +62,10 @@ __all__ = [
     "CheckError",
     "Report",
     "Setting",
+    "StepObserver",
     "VERSION_NAMES",
     "attempt_handshake",
+    "cell_name",
     "matrix",
     "run_check",
 ]
@@ -61,6 +74,9 @@ __all__ = [
 VERSION_NAMES: dict[int, str] = {0: "unset", 1: "SSL3.0", 2: "TLS1.0", 3: "TLS1.1", 4: "TLS1.2"}
 #: the socket id the reasons name (the lab's and the manual's examples use 1)
 LINK_ID = 1
+
+#: an edge's step observer, as :class:`~emulator.runtime.links.PeerLinks` calls it: ``(socket, {"ev", "text", ...})``
+StepObserver = Callable[[int, dict[str, Any]], None]
 
 
 class CheckError(Exception):
@@ -192,6 +208,8 @@ class CheckConfig:
     versions: Sequence[int] | None = None
     ciphers: Sequence[int | None] | None = None
     modes: Sequence[int] | None = None
+    #: where each handshake's steps are recorded (``--trace``), if anywhere
+    trace: TraceWriter | None = None
 
     @property
     def dial_name(self) -> str:
@@ -319,10 +337,13 @@ def _engine(request: TlsRequest) -> str:
 
 
 async def attempt_handshake(
-    request: TlsRequest, targets: Sequence[tuple[str, int]], timeout: float
+    request: TlsRequest, targets: Sequence[tuple[str, int]], timeout: float,
+    *, sock: int = LINK_ID, observer: StepObserver | None = None,
 ) -> Attempt:
     """Run the module's handshake for ``request`` against the first of ``targets`` that accepts TCP.
 
+    ``observer`` is told the network-side steps of socket ``sock`` as the runtime's sockets tell
+    them (TCP connected, then the engine's ``new_steps()`` after each engine call).
     Never raises for network or TLS trouble: every outcome is an :class:`Attempt`.
     """
     loop = asyncio.get_running_loop()
@@ -331,8 +352,15 @@ async def attempt_handshake(
     client = None
     writer: asyncio.StreamWriter | None = None
 
+    def tell_tls() -> None:
+        # The same step records as PeerLinks._note_tls: each step once, after the engine call that made it.
+        if observer is not None and client is not None:
+            for step in client.new_steps():
+                observer(sock, step)
+
     def done(opened: bool, stage: str, why: str, code: int | None = None,
              failure: FailureClass | None = None) -> Attempt:
+        tell_tls()  # the last steps (alerts sent or received, close_notify) before the outcome
         return Attempt(
             opened=opened, code=code, failure=failure, why=why, stage=stage, engine=engine,
             negotiated=client.negotiated if client is not None and opened else "",
@@ -355,6 +383,9 @@ async def attempt_handshake(
             for addr, port in targets:
                 try:
                     reader, writer = await asyncio.open_connection(addr, port)
+                    if observer is not None:
+                        observer(sock, {"ev": "tcp_connected", "text": f"TCP connected to {addr}:{port}",
+                                        "peer": f"{addr}:{port}"})
                     break
                 except OSError as exc:
                     failures.append(f"{addr}:{port}: {_describe(exc)}")
@@ -365,6 +396,7 @@ async def attempt_handshake(
                 client.initiate()
             except TlsFailure as exc:
                 return failed(exc)
+            tell_tls()
             writer.write(client.outgoing())
             while not client.handshake_done:
                 try:
@@ -385,6 +417,7 @@ async def attempt_handshake(
                     if client.handshake_done:  # the same bytes finished and broke it: +MIPOPEN said 1 first
                         break
                     return failed(exc)
+                tell_tls()
                 out = client.outgoing()
                 if out:
                     writer.write(out)
@@ -425,21 +458,63 @@ def _is_address(text: str) -> bool:
     return True
 
 
-async def run_requests(
-    requests: Iterable[TlsRequest], targets: Sequence[tuple[str, int]], config: CheckConfig
-) -> dict[TlsRequest, Attempt]:
-    """One handshake per distinct request, concurrently on this loop (at most ``config.parallel`` at once)."""
-    gate = asyncio.Semaphore(max(1, config.parallel))
+def cell_name(variant: str, setting: Setting) -> str:
+    """``NL668_AM_00 +GTSSLVER=4 +GTSSLCIPHER=default +GTSSLMODE=1``: a cell as the trace names it."""
+    return (f"{variant} +GTSSLVER={setting.version} +GTSSLCIPHER={setting.cipher_label} "
+            f"+GTSSLMODE={setting.mode}")
 
-    async def one(request: TlsRequest) -> Attempt:
+
+def _trace_label(trace: TraceWriter, sock: int, cells: Sequence[tuple[str, Setting]]) -> None:
+    """The socket's header: which cells this handshake stands for (a person asks "which setting was it?")."""
+    names = [cell_name(v, s) for v, s in cells]
+    short = names[0] + (f" (+{len(names) - 1} more)" if len(names) > 1 else "") if names else f"socket {sock}"
+    trace.net(sock, "label", f"socket {sock}: " + "; ".join(names or [short]), label=short, cells=[
+        {"variant": v, "gtsslver": s.version, "gtsslcipher": s.cipher_label, "gtsslmode": s.mode} for v, s in cells
+    ])
+
+
+def _trace_outcome(trace: TraceWriter, sock: int, attempt: Attempt) -> None:
+    """The "why" record of the outcome, as the runtime's driver writes it for a link event, then the close."""
+    event: LinkOpened | LinkOpenFailed
+    if attempt.opened:
+        event = LinkOpened(link_id=sock, detail=attempt.negotiated)
+        fields: dict[str, Any] = {"sock": sock, "ev": "opened"}
+    else:
+        event = LinkOpenFailed(link_id=sock, gtsslerr=attempt.code, failure=attempt.failure, why=attempt.why)
+        fields = {"sock": sock, "ev": "open_failed", "gtsslerr": attempt.code}
+    trace.why(describe_link_event(event) or attempt.why, **fields)
+    if attempt.opened:
+        trace.net(sock, "close", f"close socket {sock}")
+
+
+async def run_requests(
+    requests: Iterable[TlsRequest], targets: Sequence[tuple[str, int]], config: CheckConfig,
+    cells: dict[TlsRequest, list[tuple[str, Setting]]] | None = None,
+) -> dict[TlsRequest, Attempt]:
+    """One handshake per distinct request, concurrently on this loop (at most ``config.parallel`` at once).
+
+    With ``config.trace``, the n-th distinct request is socket n of the trace; ``cells`` names what it stands for.
+    """
+    gate = asyncio.Semaphore(max(1, config.parallel))
+    trace = config.trace
+
+    async def one(sock: int, request: TlsRequest) -> Attempt:
         async with gate:
+            if trace is not None:
+                _trace_label(trace, sock, (cells or {}).get(request, []))
+                trace.net(sock, "open", f"open SSL {config.dial_name}:{config.port}", host=config.dial_name,
+                          port=config.port, proto="SSL")
             try:
-                return await attempt_handshake(request, targets, config.timeout)
+                attempt = await attempt_handshake(request, targets, config.timeout, sock=sock,
+                                                  observer=trace.step if trace is not None else None)
             except Exception as exc:  # an engine bug on a hostile server: one cell says so, the check goes on
-                return Attempt(False, None, None, f"internal error: {exc!r}", "tls", _engine(request))
+                attempt = Attempt(False, None, None, f"internal error: {exc!r}", "tls", _engine(request))
+            if trace is not None:
+                _trace_outcome(trace, sock, attempt)
+            return attempt
 
     unique = list(dict.fromkeys(requests))
-    results = await asyncio.gather(*(one(r) for r in unique))
+    results = await asyncio.gather(*(one(n, r) for n, r in enumerate(unique, start=1)))
     return dict(zip(unique, results))
 
 
@@ -469,7 +544,10 @@ async def run_check(config: CheckConfig) -> Report:
             Cell(p.name, s, r, Attempt(False, None, None, f"{config.host}: no address", "connect", _engine(r)), None)
             for p, s, _, r in planned
         ], 0, loop.time() - start, skipped)
-    attempts = await run_requests((r for *_, r in planned), targets, config)
+    cells_of: dict[TlsRequest, list[tuple[str, Setting]]] = {}
+    for p, s, _, r in planned:
+        cells_of.setdefault(r, []).append((p.name, s))
+    attempts = await run_requests((r for *_, r in planned), targets, config, cells_of)
     cells = []
     for profile, setting, m, request in planned:
         attempt = attempts[request]

@@ -18,6 +18,7 @@ from ..core.errors import ProfileError
 from ..profiles import list_profiles, load_profile
 from ..runtime.resolve import Resolver, parse_resolve
 from ..tls import keylog
+from ..trace import TraceWriter
 from .advice import Advice, advise, load_pool
 from .check import VERSION_NAMES, Cell, CheckConfig, CheckError, Report, run_check
 
@@ -83,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="PEM certificates to look a missing issuer up in (besides the system bundle)")
     p.add_argument("--no-system-ca", action="store_true", help="do not look missing issuers up in the system bundle")
     p.add_argument("--keylog", metavar="FILE", help="append the TLS secrets (NSS key log format) to FILE")
+    p.add_argument("--trace", metavar="FILE",
+                   help="write each handshake's steps as a trace (one socket per handshake; keys and certificate "
+                   "bodies left out): view it with nl668-emu trace-view FILE")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     return p
 
@@ -177,8 +181,9 @@ def render(report: Report, advice: list[Advice]) -> str:
     return "\n".join(out)
 
 
-async def _run(args: argparse.Namespace) -> tuple[Report, list[Advice]]:
+async def _run(args: argparse.Namespace, trace: TraceWriter | None) -> tuple[Report, list[Advice]]:
     config = _config(args)
+    config.trace = trace
     report = await run_check(config)
     pool = load_pool(args.ca_pool, system=not args.no_system_ca)
     return report, await advise(report, pool)
@@ -188,16 +193,21 @@ def check_main(argv: list[str]) -> int:
     """``nl668-lab check ...``; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    trace: TraceWriter | None = None
     try:
         if args.keylog:
             keylog.configure(args.keylog)
-        report, advice = asyncio.run(_run(args))
+        if args.trace:
+            trace = TraceWriter(args.trace)
+        report, advice = asyncio.run(_run(args, trace))
     except (CheckError, ProfileError, ValueError, OSError) as exc:
         print(f"nl668-lab check: error: {exc}", file=sys.stderr)
         return 2
     finally:
         if args.keylog:
             keylog.configure(None)  # called in-process (tests, tools): later sessions are not logged there
+        if trace is not None:
+            trace.close()
     written = ""
     if args.write_trust:
         pem = next((a.trust_pem for a in advice if a.trust_pem), None)

@@ -14,7 +14,10 @@ time order. Each record becomes at most one row, keyed by its record number
   received, close): arrows between the module and that socket's network
   lifeline;
 * ``why`` records: a note on the socket's lifeline; a failure carries its
-  ``+GTSSLERR`` code, the alert's name and the reason in words.
+  ``+GTSSLERR`` code, the alert's name and the reason in words;
+* a ``net`` record with ``ev`` ``label`` (``nl668-lab check --trace``: which
+  variant and settings a handshake was) is a note on that socket's lifeline, and
+  its short ``label`` names the lifeline (``labels`` in the model).
 
 Old traces (before the ``net`` records and the optional ``why`` fields) still
 render: the socket and the code are then read from the texts. Records this
@@ -155,6 +158,7 @@ class _Builder:
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
         self.sockets: list[int] = []
+        self.labels: dict[str, str] = {}  #: lifeline -> what it stands for (a check's cell), from "label" records
         self.skipped = 0
         self._pending = False  # a command was sent and its final result code has not come yet
         self._last_command = ""
@@ -243,6 +247,11 @@ class _Builder:
         ev = str(record.get("ev", ""))
         text = str(record.get("data", ev))
         line = f"net:{sock}"
+        if ev == "label":
+            label = record.get("label")
+            self.labels.setdefault(line, label if isinstance(label, str) and label else text)
+            self.row(n, record, "note", MODULE, line, text, sock=sock, detail=text)
+            return
         if ev == "alert":
             out = record.get("from") == "module"
             fatal = record.get("level") == 2
@@ -330,6 +339,7 @@ def build_model(
         "skipped": b.skipped,
         "lifelines": lifelines,
         "sockets": b.sockets,
+        "labels": b.labels,
         "rows": b.rows,
     }
 
