@@ -59,7 +59,10 @@ from ..core.events import (
     TimeAnswered,
     TimerExpired,
 )
+from ..core.codes import FailureClass
+from ..core.commands.ssl import reported_gtsslerr
 from ..core.commands.tcpip import describe_link_event
+from ..core.module_state import ModuleState
 from ..core.module import Module
 from ..core.timers import TimerQueue
 
@@ -293,8 +296,7 @@ class ModuleDriver:
     def _trace_step(self, link_id: int, step: dict[str, object]) -> None:
         """A network-side step from the edge (``{"ev", "text", ...}``) as a "net" trace record."""
         if self._trace is not None:
-            fields = {k: v for k, v in step.items() if k not in ("ev", "text")}
-            self._trace.net(link_id, str(step["ev"]), str(step["text"]), **fields)
+            self._trace.step(link_id, step)
 
     def start(self) -> None:
         """Power the module on (its boot URCs go out)."""
@@ -355,7 +357,7 @@ class ModuleDriver:
             return
         logger.info("%s why: %s", self.name, text)
         if self._trace is not None:
-            self._trace.why(text, **_why_fields(event))
+            self._trace.why(text, **_why_fields(event, self.module.state))
 
     @staticmethod
     def _trace_event(trace: TraceWriter, event: Event) -> None:
@@ -428,13 +430,21 @@ class ModuleDriver:
                 logger.debug("%s: %r dropped (no links)", self.name, action)
 
 
-def _why_fields(event: Event) -> dict[str, object]:
-    """The optional fields of a "why" record (trace.py): which socket, what happened, the code."""
+def _why_fields(event: Event, state: ModuleState) -> dict[str, object]:
+    """The optional fields of a "why" record (trace.py): which socket, what happened, the code.
+
+    The code is the one the host reads with ``AT+GTSSLERR?``: the engine's NL668 code through the
+    profile's ``[gtsslerr]`` table (an L610 shows -11 where an NL668 shows 45).
+    """
     match event:
         case LinkOpened(link_id=link_id):
             return {"sock": link_id, "ev": "opened"}
-        case LinkOpenFailed(link_id=link_id, gtsslerr=code):
-            return {"sock": link_id, "ev": "open_failed", "gtsslerr": code}
-        case PeerClosed(link_id=link_id, gtsslerr=code, reset=reset):
-            return {"sock": link_id, "ev": "peer_closed", "gtsslerr": code, "reset": reset}
+        case LinkOpenFailed(link_id=link_id, gtsslerr=code, failure=failure):
+            return {"sock": link_id, "ev": "open_failed", "gtsslerr": _reported(state, code, failure)}
+        case PeerClosed(link_id=link_id, gtsslerr=code, failure=failure, reset=reset):
+            return {"sock": link_id, "ev": "peer_closed", "gtsslerr": _reported(state, code, failure), "reset": reset}
     return {}
+
+
+def _reported(state: ModuleState, code: int | None, failure: FailureClass | None) -> int | None:
+    return None if code is None else reported_gtsslerr(state, code, failure)

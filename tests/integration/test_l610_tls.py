@@ -143,3 +143,22 @@ def test_the_same_expired_server_per_profile(tmp_path: Path, profile: str, code:
         at.command("AT+GTSSLMODE=1")
         assert open_ssl(at) == "+MIPOPEN: 1,0"
         assert gtsslerr(at) == code
+
+
+def test_the_trace_names_the_code_the_host_reads(tmp_path: Path) -> None:
+    """The "why" record (and so the trace view) carries the profile's code: -11 on an L610, 45 on an NL668."""
+    import json
+
+    seen = {}
+    for profile in ("L610", "NL668_AM_00"):
+        trace = tmp_path / f"{profile}.jsonl"
+        with TlsServer(expired_chain(tmp_path)) as server, module(profile, resolve=rule(server), trace_path=trace) as at:
+            upload(at, "TRUSTFILE", "root-ca.pem")
+            at.command("AT+GTSSLVER=4;+GTSSLMODE=1")
+            assert open_ssl(at) == "+MIPOPEN: 1,0"
+            host_reads = gtsslerr(at)
+        records = [json.loads(line) for line in trace.read_text().splitlines()]
+        (why,) = [r for r in records if r["dir"] == "why" and r.get("ev") == "open_failed"]
+        assert why["gtsslerr"] == host_reads
+        seen[profile] = host_reads
+    assert seen == {"L610": -11, "NL668_AM_00": 45}
