@@ -48,6 +48,7 @@ from emulator.core.events import LinkOpened, LinkOpenFailed
 from emulator.core.module_state import ModuleClock, ModuleState
 from emulator.core.profile import Profile
 from emulator.core.tls_request import TlsRequest
+from emulator.runtime.links import describe_socket_error
 from emulator.runtime.resolve import Resolver
 from emulator.tls.alert_codes import TlsFailure, TlsPeerClosed
 from emulator.tls.engine import make_tls_client, needs_legacy
@@ -316,22 +317,6 @@ def matrix(profile: Profile, config: CheckConfig) -> list[Setting]:
 # --- one handshake ---------------------------------------------------------------------------------------
 
 
-def _describe(exc: BaseException) -> str:
-    # The same short texts as the runtime's sockets (emulator.runtime.links) for the common errors.
-    names = {
-        ConnectionRefusedError: "connection refused",
-        ConnectionResetError: "connection reset by the peer",
-        ConnectionAbortedError: "connection aborted",
-        BrokenPipeError: "broken pipe",
-    }
-    for kind, text in names.items():
-        if isinstance(exc, kind):
-            return text
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc) or type(exc).__name__
-
-
 def _engine(request: TlsRequest) -> str:
     return "tlslite-ng" if needs_legacy(request) else "OpenSSL"
 
@@ -388,7 +373,7 @@ async def attempt_handshake(
                                         "peer": f"{addr}:{port}"})
                     break
                 except OSError as exc:
-                    failures.append(f"{addr}:{port}: {_describe(exc)}")
+                    failures.append(f"{addr}:{port}: {describe_socket_error(exc)}")
             else:
                 return done(False, "connect", "connect " + "; ".join(failures) if failures else "no address")
             try:
@@ -402,7 +387,7 @@ async def attempt_handshake(
                 try:
                     data = await reader.read(65536)
                 except OSError as exc:
-                    return done(False, "closed", _describe(exc))
+                    return done(False, "closed", describe_socket_error(exc))
                 if not data:
                     try:
                         client.peer_eof()

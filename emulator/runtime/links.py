@@ -413,7 +413,7 @@ class PeerLinks:
                     family=socket.AF_INET,
                 )
             except OSError as exc:
-                self._fail_open(link, None, f"udp {addr}:{port}: {_describe(exc)}")
+                self._fail_open(link, None, f"udp {addr}:{port}: {describe_socket_error(exc)}")
             return
         with self._guard(link, "dial"):
             self._dial(link, targets, [])
@@ -449,7 +449,7 @@ class PeerLinks:
                 err = sock.connect_ex((addr, port))
             except OSError as exc:
                 sock.close()
-                failures.append(f"{addr}:{port}: {_describe(exc)}")
+                failures.append(f"{addr}:{port}: {describe_socket_error(exc)}")
                 continue
             if err == 0 or (err == errno.EINPROGRESS and _connected(sock)):
                 self._adopt(link, sock)
@@ -460,7 +460,7 @@ class PeerLinks:
                 self._loop.add_writer(sock.fileno(), self._on_dial_ready, link, sock, (addr, port), rest, failures)
                 return
             sock.close()
-            failures.append(f"{addr}:{port}: {_describe(OSError(err, os.strerror(err)))}")
+            failures.append(f"{addr}:{port}: {describe_socket_error(OSError(err, os.strerror(err)))}")
         self._fail_open(link, None, "connect " + "; ".join(failures) if failures else f"{action.host}: no address")
 
     def _on_dial_ready(
@@ -479,7 +479,7 @@ class PeerLinks:
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
                 sock.close()
-                failures.append(f"{target[0]}:{target[1]}: {_describe(OSError(err, os.strerror(err)))}")
+                failures.append(f"{target[0]}:{target[1]}: {describe_socket_error(OSError(err, os.strerror(err)))}")
                 self._dial(link, rest, failures)  # releases the link if nothing is left to try
             else:
                 self._adopt(link, sock)
@@ -510,7 +510,7 @@ class PeerLinks:
                 await self._loop.create_connection(partial(_StreamLink, self, link), sock=sock)
             except OSError as exc:  # the transport was not made: the socket is still ours
                 sock.close()
-                self._fail_open(link, None, f"connect: {_describe(exc)}")
+                self._fail_open(link, None, f"connect: {describe_socket_error(exc)}")
 
         self._start_task(link, adopt(), "adopt")
         assert link.task is not None
@@ -545,7 +545,7 @@ class PeerLinks:
             sock.close()
             return False
         except OSError as exc:  # reset right after the connect, say
-            self._fail_open(link, None, f"connect: {_describe(exc)}")
+            self._fail_open(link, None, f"connect: {describe_socket_error(exc)}")
             sock.close()
             return False
         link.hello_rest = hello[sent:]
@@ -643,7 +643,7 @@ class PeerLinks:
         """A protocol's connection_lost: the socket is closed."""
         link.lost = True
         if link.phase is not _Phase.ENDED and not link.closing and not link.silenced:
-            why = _describe(exc) if exc is not None else "connection closed"
+            why = describe_socket_error(exc) if exc is not None else "connection closed"
             if link.phase is _Phase.OPENING:
                 self._fail_open(link, None, why)
             else:
@@ -991,7 +991,7 @@ class _DatagramLink(asyncio.DatagramProtocol):
                 self.links._emit(link, PeerDataReceived(link_id=link.link_id, data=data, peer=peer))
 
     def error_received(self, exc: Exception) -> None:
-        logger.info("%s link %d: udp: %s", self.links.name, self.link.link_id, _describe(exc))
+        logger.info("%s link %d: udp: %s", self.links.name, self.link.link_id, describe_socket_error(exc))
 
     def connection_lost(self, exc: Exception | None) -> None:
         with self.links._guard(self.link, "connection_lost"):
@@ -1015,7 +1015,7 @@ def _connected(sock: socket.socket) -> bool:
     return True
 
 
-def _describe(exc: BaseException) -> str:
+def describe_socket_error(exc: BaseException) -> str:
     """A short, stable text for a socket error (for ``why``)."""
     names = {
         ConnectionRefusedError: "connection refused",
