@@ -77,7 +77,11 @@ def _positive(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nl668-emu",
-        description="Emulate a Fibocom NL668/M910 module (SSL AT firmware) on a pseudo-terminal.",
+        description="Emulate a Fibocom NL668/M910/L610 module (SSL AT firmware) on a pseudo-terminal.",
+        epilog="subcommands (each has its own --help): "
+        "nl668-emu run [OPTIONS] -- HOST-COMMAND... (a host program with DTR/RTS on the PTY); "
+        "nl668-emu replay FILE [--live] (replay a trace or log, diff the module's side); "
+        "nl668-emu trace-view TRACE [-o FILE] [--open] (a trace as a sequence diagram in HTML)",
     )
     parser.add_argument("--profile", default=DEFAULT_PROFILE, help=f"product variant (default {DEFAULT_PROFILE})")
     parser.add_argument("--pty", metavar="PATH", help="create a symlink to the device here (e.g. /tmp/ttyNL668)")

@@ -86,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         from .check_cli import check_main
 
         return check_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="nl668-lab", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="nl668-lab", description=__doc__.split("\n\n")[0],
+        epilog="subcommand: nl668-lab check HOST[:PORT] [options] (will a module connect to this server, "
+        "for every variant and setting, and if not why and what fixes it; see nl668-lab check --help)",
+    )
     parser.add_argument("--scenario", action="append", metavar="NAME", help="run only this scenario (repeatable)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
