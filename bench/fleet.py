@@ -2,8 +2,8 @@
 
 * **paced**: 1,000 modules (users), each with an open TLS socket doing 1 echo round trip a second
   (``tls-echo``, 16 bytes) against the TLS echo server in its own process (:class:`common.TlsServerProcess`).
-  Statistics are reset once every user has spawned (``--reset-stats``) and the run goes on for
-  ``PACED_SECONDS``: p50/p99 of ``+MIPSEND round trip`` from the master's CSV. Memory per module: the two
+  Statistics are reset ``SETTLE`` seconds after every user has spawned and the run goes on for
+  ``PACED_SECONDS``: p50/p99 of ``+MIPSEND round trip`` in the steady state, from the master's CSV. Memory per module: the two
   workers' RSS growth from before the spawn to the end, divided by the modules (module, user, greenlet,
   AtClient: what a fleet costs per device).
 * **reconnect storm**: 1,000 modules with an open socket; at one wall-clock instant every module's PDP context
@@ -44,6 +44,33 @@ import common  # noqa: I001
 from common import TlsServerProcess, record, report
 
 LOCUSTFILE = common.EMULATOR_ROOT / "emulator" / "fleet" / "locustfile.py"
+#: The shipped user, plus a master-side reset of the statistics SETTLE seconds after the last user spawned:
+#: the paced figure is the steady state, not the ramp (builds, handshakes and their garbage while users
+#: spawn; Locust's own --reset-stats resets at the moment the last user starts).
+SETTLED_LOCUSTFILE = """
+import os
+
+import gevent
+from locust import events
+from locust.runners import MasterRunner
+
+from emulator.fleet.users import FleetUser
+
+_env = []
+
+
+@events.init.add_listener
+def _keep(environment, **kwargs):
+    _env.append(environment)
+
+
+@events.spawning_complete.add_listener
+def _settle(user_count, **kwargs):
+    runner = _env[0].runner
+    if isinstance(runner, MasterRunner):
+        gevent.spawn_later(float(os.environ.get("FLEET_SETTLE", "10")), runner.stats.reset_all)
+"""
+SETTLE = 10
 HOST = "fleet.example.test"
 SETUP = "AT+GTSSLVER=4;+GTSSLCIPHER=7,1"
 PACED_SECONDS = int(os.environ.get("FLEET_PACED_SECONDS", 30))
@@ -71,13 +98,16 @@ class Fleet:
     """A Locust master and WORKERS workers on 127.0.0.1, headless, writing CSV stats to a temp dir."""
 
     def __init__(self, users: int, rate: int, run_time: int, options: list[str], server_port: int,
-                 worker_options: tuple[str, ...] = ()) -> None:
+                 settle: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="nl668-fleet-"))
         port = free_port()
-        locust = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
-        env = {**os.environ, "PYTHONPATH": str(common.EMULATOR_ROOT)}
-        self.workers = [subprocess.Popen([*locust, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port),
-                                          *worker_options],
+        locustfile = LOCUSTFILE
+        if settle:
+            locustfile = self.dir / "settled_locustfile.py"
+            locustfile.write_text(SETTLED_LOCUSTFILE)
+        locust = [sys.executable, "-m", "locust", "-f", str(locustfile)]
+        env = {**os.environ, "PYTHONPATH": str(common.EMULATOR_ROOT), "FLEET_SETTLE": str(SETTLE)}
+        self.workers = [subprocess.Popen([*locust, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
                                          stdout=subprocess.DEVNULL, stderr=(self.dir / f"worker{i}.log").open("wb"),
                                          env=env, cwd=common.EMULATOR_ROOT) for i in range(WORKERS)]
         time.sleep(3)  # let the workers import Locust before the master starts counting (benchmark only)
@@ -89,13 +119,26 @@ class Fleet:
              "--nl668-resolve", f"{HOST}:443=127.0.0.1:{server_port}", "--nl668-at", SETUP, *options],
             stdout=subprocess.DEVNULL, stderr=(self.dir / "master.log").open("wb"), env=env, cwd=common.EMULATOR_ROOT)
         self.peak = list(self.rss0)
+        self.cpu0 = [common.process_cpu_seconds(w.pid) for w in self.workers]
+        self.cpu = list(self.cpu0)
+        self.t0 = time.monotonic()
+        self.elapsed = 0.0
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
 
     def _sample(self) -> None:
         while self.master.poll() is None:
             self.peak = [max(p, rss(w.pid)) for p, w in zip(self.peak, self.workers)]
+            try:
+                self.cpu = [common.process_cpu_seconds(w.pid) for w in self.workers]
+                self.elapsed = time.monotonic() - self.t0
+            except OSError:
+                pass
             time.sleep(0.5)
+
+    def worker_cpu_share(self) -> list[float]:
+        """Each worker's CPU over the run, as a share of one core."""
+        return [(c - c0) / max(self.elapsed, 1e-9) for c, c0 in zip(self.cpu, self.cpu0)]
 
     def wait(self, timeout: float) -> dict[tuple[str, str], dict[str, str]]:
         self.master.wait(timeout)
@@ -114,10 +157,9 @@ def paced(n: int = 1000) -> dict[str, object]:
     server = TlsServerProcess()
     try:
         load0 = os.getloadavg()
-        fleet = Fleet(n, 100, n // 100 + 5 + PACED_SECONDS,
-                      ["--nl668-scenario", "tls-echo", "--nl668-rate", "1", "--reset-stats"], server.port,
-                      worker_options=("--reset-stats",))  # both sides, as Locust asks in distributed mode
-        stats = fleet.wait(n // 100 + PACED_SECONDS + 120)
+        fleet = Fleet(n, 100, n // 100 + SETTLE + PACED_SECONDS, ["--nl668-scenario", "tls-echo", "--nl668-rate", "1"],
+                      server.port, settle=True)
+        stats = fleet.wait(n // 100 + SETTLE + PACED_SECONDS + 120)
         load1 = os.getloadavg()
     finally:
         server.finish()
@@ -126,7 +168,8 @@ def paced(n: int = 1000) -> dict[str, object]:
     figures = {"modules": n, "round_trips": int(echo["Request Count"]), "failures": int(echo["Failure Count"]),
                "rt_per_s": float(echo["Requests/s"]), "p50_ms": float(echo["50%"]), "p99_ms": float(echo["99%"]),
                "max_ms": float(echo["Max Response Time"]), "rss_per_module_MB": growth / n / 1e6,
-               "worker_rss_MB": [p / 1e6 for p in fleet.peak], "load_average_before": list(load0),
+               "worker_rss_MB": [p / 1e6 for p in fleet.peak], "worker_cpu_share": fleet.worker_cpu_share(),
+               "load_average_before": list(load0),
                "load_average_after": list(load1), "failure_names": fleet.failures(), "dir": str(fleet.dir)}
     report(f"Fleet: {n} modules paced at 1 echo round trip/s, Locust master + {WORKERS} workers", [
         ("+MIPSEND round trip", f"p50 {figures['p50_ms']:.0f} ms, p99 {figures['p99_ms']:.0f} ms, max {figures['max_ms']:.0f} ms",
@@ -134,7 +177,8 @@ def paced(n: int = 1000) -> dict[str, object]:
          f"target p99 < 50 ms: {'met' if figures['p99_ms'] < 50 else 'MISSED'}"),
         ("memory per module", f"{figures['rss_per_module_MB']:.3f} MB", "workers' RSS growth / modules",
          f"target < 1 MB: {'met' if figures['rss_per_module_MB'] < 1 else 'MISSED'}"),
-        ("load average", f"before {load0[0]:.2f}, after {load1[0]:.2f}", "", ""),
+        ("load average", f"before {load0[0]:.2f}, after {load1[0]:.2f}",
+         "workers' CPU " + ", ".join(f"{c:.0%}" for c in fleet.worker_cpu_share()) + " of a core (whole run)", ""),
     ])
     record("fleet_paced", figures)
     return figures
@@ -146,9 +190,11 @@ def storm(n: int = 1000) -> dict[str, object]:
         # Start right after a storm boundary: every module is up long before the next one (STORM_PERIOD s).
         time.sleep((STORM_PERIOD - time.time() % STORM_PERIOD + 0.5) % STORM_PERIOD)
         load0 = os.getloadavg()
+        server_cpu0 = server.cpu_seconds()
         fleet = Fleet(n, 250, STORM_PERIOD + 15,  # one storm: the master starts ~3.5 s after the boundary
                       ["--nl668-scenario", "reconnect-storm", "--nl668-storm-period", str(STORM_PERIOD)], server.port)
         stats = fleet.wait(STORM_PERIOD + 180)
+        server_cpu = server.cpu_seconds() - server_cpu0
         load1 = os.getloadavg()
     finally:
         server.finish()
@@ -158,11 +204,17 @@ def storm(n: int = 1000) -> dict[str, object]:
                "reconnects": int(again.get("Request Count", 0)), "reconnect_failures": int(again.get("Failure Count", 0)),
                "p50_ms": float(again.get("50%", "nan")), "p99_ms": float(again.get("99%", "nan")),
                "last_ms": float(again.get("Max Response Time", "nan")), "load_average_before": list(load0),
+               # the TLS server's CPU for all the run's handshakes (n at the start, n in the storm): the
+               # server side of a handshake (RSA private key) is one Python process's, like a small backend's
+               "server_cpu_ms_per_handshake": server_cpu / max(1, int(opened["Request Count"])
+                                                                + int(again.get("Request Count", 0))) * 1e3,
+               "worker_cpu_share": fleet.worker_cpu_share(),
                "load_average_after": list(load1), "failure_names": fleet.failures(), "dir": str(fleet.dir)}
     report(f"Fleet: reconnect storm, {n} modules, Locust master + {WORKERS} workers", [
         ("drop -> +MIPOPEN: 1,1", f"last after {figures['last_ms'] / 1e3:.2f} s", f"p50 {figures['p50_ms']:.0f} ms,"
          f" p99 {figures['p99_ms']:.0f} ms", f"{figures['reconnects']} reconnected, {figures['reconnect_failures']} failed"),
-        ("load average", f"before {load0[0]:.2f}, after {load1[0]:.2f}", "", ""),
+        ("load average", f"before {load0[0]:.2f}, after {load1[0]:.2f}",
+         f"TLS server CPU {figures['server_cpu_ms_per_handshake']:.2f} ms a handshake", ""),
     ])
     record("fleet_storm", figures)
     return figures
