@@ -14,7 +14,9 @@ Line protocol (``--control HOST:PORT``; one command a line, one reply line)::
     socket-close N | socket-reset N | urc TEXT | certs | why | module N | modules | help
 
 Replies: ``OK``, ``OK <json>`` or ``ERROR <reason>``. ``module N`` picks which
-module of a ``--modules N`` process later commands address (default 0). The
+module of a ``--modules N`` process later commands address (default 0); with
+``--workers K`` the one listener is the parent's, which forwards each line to the
+worker holding module N (:mod:`emulator.runtime.workers`). The
 certificate store is shown as counts and subjects, never key or certificate
 bytes; ``why`` is the last socket failure's reason (what ``+GTSSLERR`` cannot
 say). Binds 127.0.0.1 unless told otherwise: it can reset the module.
