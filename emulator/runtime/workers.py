@@ -16,8 +16,10 @@ The parent process owns what the user sees:
   each worker serves its own modules' console on a private ``127.0.0.1`` port, and the parent forwards every
   line to the worker that holds the current module (``module N`` takes a global index, ``modules`` counts
   them all). A script therefore talks to one port exactly as with one process.
-* **Lifetime**: SIGINT/SIGTERM to the parent stops every worker (SIGTERM, then SIGKILL after 10 s); a worker
-  that dies on its own stops the others and the parent exits 1.
+* **Lifetime**: SIGINT/SIGTERM to the parent stops every worker (SIGTERM, then SIGKILL after 10 s). A worker
+  that ends with status 0 was stopped by a signal (Ctrl-C reaches the whole process group): the parent stops
+  the rest and exits 0; one that fails stops the others and the parent exits 1. A worker dies with its parent
+  (Linux ``PR_SET_PDEATHSIG``), so a killed parent leaves no modules behind.
 
 Workers are forked (not spawned): nothing is pickled, and the profile loaded by the parent is used as is.
 Nothing runs on an event loop in the parent before the fork.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -53,6 +56,9 @@ READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 10.0
 
 Ready = Callable[[list[str], list[int]], None]
+#: held (blocked) from before the fork until each process's loop handles them: a Ctrl-C during start-up
+#: is then a clean stop, not a KeyboardInterrupt in whichever process it caught half-built
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class Serve(Protocol):
@@ -90,6 +96,7 @@ class _Worker:
 def _worker_main(serve: Serve, profile: Profile, initial_clock: datetime, args: argparse.Namespace,
                  resolver: Resolver, indexes: range, conn: multiprocessing.connection.Connection) -> None:
     """A worker's body (in the forked child): serve ``indexes`` until SIGINT/SIGTERM."""
+    _die_with_parent()
     child = copy.copy(args)
     child.port_file = None
     # The user's --control is the parent's; a worker's console is private, on loopback.
@@ -100,6 +107,8 @@ def _worker_main(serve: Serve, profile: Profile, initial_clock: datetime, args: 
         if child.control is not None:  # _serve appends the console last, to both lists
             banners, ports, control = banners[:-1], ports[:-1], ports[-1]
         conn.send(("ready", banners, ports, control))
+        # _serve adds its signal handlers right after this call: let the held signals in once it waits
+        asyncio.get_running_loop().call_soon(signal.pthread_sigmask, signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     try:
         code = asyncio.run(serve(profile, initial_clock, child, resolver, indexes=indexes, ready=ready))
@@ -110,11 +119,23 @@ def _worker_main(serve: Serve, profile: Profile, initial_clock: datetime, args: 
     sys.exit(code)
 
 
+def _die_with_parent() -> None:
+    """Have the kernel send SIGTERM to this worker when the parent dies (Linux; elsewhere nothing)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent died before the prctl
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def serve_workers(serve: Serve, profile: Profile, initial_clock: datetime, args: argparse.Namespace,
                   resolver: Resolver) -> int:
     """Run ``args.modules`` modules in ``args.workers`` processes; returns the exit code (as the CLI's)."""
     context = multiprocessing.get_context("fork")
     workers: list[_Worker] = []
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # inherited by the workers
     for index, indexes in enumerate(split(args.modules, worker_count(args.workers))):
         receive, send = context.Pipe(duplex=False)
         process = context.Process(
@@ -133,6 +154,7 @@ def serve_workers(serve: Serve, profile: Profile, initial_clock: datetime, args:
         return asyncio.run(_supervise(workers, args))
     finally:
         _stop(workers)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _wait_ready(workers: list[_Worker]) -> tuple[int, str] | None:
@@ -190,13 +212,14 @@ async def _supervise(workers: list[_Worker], args: argparse.Namespace) -> int:
         ports.append(proxy.address[1])
         banners.append(f"NL668 control on {proxy.address[0]}:{proxy.address[1]}")
     try:
+        stop = asyncio.Event()
+        died: list[_Worker] = []
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, stop.set)
+        loop.call_soon(signal.pthread_sigmask, signal.SIG_UNBLOCK, STOP_SIGNALS)
         if args.port_file:
             _write_port_file(args.port_file, ports)
         print("\n".join(banners), flush=True)
-        stop = asyncio.Event()
-        died: list[_Worker] = []
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
 
         def on_exit(worker: _Worker) -> None:
             died.append(worker)
@@ -207,8 +230,9 @@ async def _supervise(workers: list[_Worker], args: argparse.Namespace) -> int:
         await stop.wait()
         for worker in workers:
             loop.remove_reader(worker.process.sentinel)
-        if died:
-            print(f"error: worker {died[0].index} exited (code {died[0].process.exitcode})", file=sys.stderr)
+        failed = [w for w in died if w.process.exitcode != 0]  # 0: stopped by a signal, as the parent is
+        if failed:
+            print(f"error: worker {failed[0].index} exited (code {failed[0].process.exitcode})", file=sys.stderr)
             return 1
         return 0
     finally:

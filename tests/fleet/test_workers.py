@@ -6,6 +6,9 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +122,38 @@ def test_a_worker_that_cannot_listen_fails_the_start(tmp_path: Path) -> None:
         with pytest.raises(pytest.fail.Exception, match="Address already in use"):
             with serving("--modules", "2", "--workers", "2", "--tcp", f"127.0.0.1:{port - 1}", lines=1):
                 pass
+
+
+def test_ctrl_c_to_the_group_stops_all_with_status_0(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the parent and the workers at once: a clean stop, not a worker failure."""
+    port_file = tmp_path / "ports"
+    proc = subprocess.Popen([sys.executable, "-m", "emulator", "--modules", "2", "--workers", "2", "--tcp",
+                             "127.0.0.1:0", "--port-file", str(port_file)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().decode() for _ in range(4)]
+        pids = [int(re.search(r"pid (\d+)", line).group(1)) for line in lines[2:]]  # type: ignore[union-attr]
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(TIMEOUT) == 0, proc.stderr.read() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=TIMEOUT)
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "emulator", "--modules", "2", "--workers", "2", "--tcp",
+                             "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline().decode() for _ in range(4)]
+    pids = [int(re.search(r"pid (\d+)", line).group(1)) for line in lines[2:]]  # type: ignore[union-attr]
+    proc.kill()  # no chance to stop its workers
+    proc.communicate(timeout=TIMEOUT)
+    deadline = time.monotonic() + TIMEOUT
+    for pid in pids:  # the kernel's SIGTERM; the worker then closes its modules
+        while Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text():
+            assert time.monotonic() < deadline, f"worker {pid} outlived its parent"
+            time.sleep(0.05)
