@@ -132,3 +132,23 @@ def test_tls_connect_to_an_expired_certificate_fails_with_45(tmp_path: Path) -> 
     assert named == {("TLS", "+MIPOPEN handshake", "+GTSSLERR: 45"): handshakes["num_failures"]}
     assert entry(result, "AT", "AT+GTSSLFILE=")["num_failures"] == 0  # the trust file went in on every module
     assert result["code"] == 1  # Locust's exit code when any request failed
+
+
+def test_reconnect_storm_in_one_locust_process(tmp_path: Path) -> None:
+    """The storm scenario as shipped: every 2 s of wall-clock time each module loses its PDP context and
+    reconnects; each recovery is one ``TLS reconnect`` request, timed to ``+MIPOPEN: 1,1``."""
+    prefix = tmp_path / "storm"
+    with TlsServer() as server:
+        proc = subprocess.run(
+            [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "10", "-r", "10", "-t", "5s",
+             "--host", f"tls://fleet.example.test:{server.port}", "--nl668-resolve", "fleet.example.test=127.0.0.1",
+             "--nl668-at", "AT+GTSSLVER=4;+GTSSLCIPHER=7,1", "--nl668-scenario", "reconnect-storm",
+             "--nl668-storm-period", "2", "--json-file", str(prefix), "--only-summary"],
+            capture_output=True, timeout=DEADLINE)
+    stats = {(e["method"], e["name"]): e for e in json.loads(prefix.with_suffix(".json").read_text())}
+    assert stats[("TLS", "+MIPOPEN handshake")]["num_requests"] == 10, proc.stderr[-3000:]
+    reconnects = stats[("TLS", "reconnect")]
+    assert reconnects["num_requests"] >= 10 and reconnects["num_failures"] == 0  # every module, at least once
+    # one attach at start and one per recovery (and one more for a recovery the stop cut short)
+    assert stats[("AT", "AT+MIPCALL=")]["num_requests"] >= 10 + reconnects["num_requests"]
+    assert proc.returncode == 0
