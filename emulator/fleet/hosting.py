@@ -40,6 +40,7 @@ from ..runtime.clocks import SystemClock
 from ..runtime.driver import AsyncioScheduler
 from ..runtime.resolve import Resolver
 from ..runtime.station import Station, build_station
+from ..transports.memory import MemoryLine
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +61,6 @@ def _selector() -> Any:
     raise RuntimeError("no selector")
 
 
-#: Bytes kept for a user that is not reading; beyond HIGH_WATER the module's peers are paused (as a UART's
-#: hardware flow control would); past MAX_PENDING output is dropped, as a UART with no reader drops it.
-HIGH_WATER = 256 * 1024
-LOW_WATER = 64 * 1024
-MAX_PENDING = 1024 * 1024
-
-
 class _Waiter:
     """Something a greenlet waits on and the loop thread completes (through the host's watcher)."""
 
@@ -76,92 +70,27 @@ class _Waiter:
         self.event = Event()
 
 
-class FleetLine:
-    """One module's serial line. ``start/write/close/flow`` run on the loop thread; the rest in greenlets."""
+class FleetLine(MemoryLine):
+    """One module's serial line: ``start/write/close/flow`` run on the loop thread; the rest in greenlets.
+
+    :class:`~emulator.transports.memory.MemoryLine`'s buffering, flow control and timeouts, with a real
+    lock (gevent's would not exclude the loop thread) and a reader woken through the host's one async
+    watcher instead of a thread event (which would block the whole gevent hub).
+    """
 
     def __init__(self, host: ModuleHost) -> None:
+        super().__init__(host.loop, lock=_allocate_lock())
         self._host = host
-        self._loop = host.loop
-        self._receiver: Callable[[bytes], None] | None = None
-        self._out = bytearray()
-        self._lock = _allocate_lock()
-        self._waiting = False
-        self._blocked = False
         self._waiter = _Waiter()
-        self.closed = False
-        self.flow: Callable[[bool], None] | None = None
 
-    # --- loop thread -------------------------------------------------------------------------------
+    def _clear_wake(self) -> None:
+        self._waiter.event.clear()
 
-    def start(self, receiver: Callable[[bytes], None]) -> None:
-        self._receiver = receiver
+    def _wait_reader(self, timeout: float | None) -> None:
+        self._waiter.event.wait(timeout)
 
-    def write(self, data: bytes) -> None:
-        with self._lock:
-            if self.closed or not data:
-                return
-            self._out += data[: max(0, MAX_PENDING - len(self._out))]
-            block = not self._blocked and len(self._out) > HIGH_WATER
-            self._blocked = self._blocked or block
-            wake, self._waiting = self._waiting, False
-        if wake:
-            self._host.wake(self._waiter)
-        if block and self.flow is not None:
-            self.flow(True)
-
-    def close(self) -> None:
-        with self._lock:
-            self.closed = True
-            wake, self._waiting = self._waiting, False
-        if wake:
-            self._host.wake(self._waiter)
-
-    def _feed(self, data: bytes) -> None:
-        if self._receiver is not None and not self.closed:
-            self._receiver(data)
-
-    # --- greenlets ---------------------------------------------------------------------------------
-
-    def send(self, data: bytes) -> None:
-        """Host bytes to the module."""
-        if data:
-            self._loop.call_soon_threadsafe(self._feed, bytes(data))
-
-    @property
-    def waiting(self) -> int:
-        with self._lock:
-            return len(self._out)
-
-    def read(self, size: int, timeout: float | None) -> bytes:
-        """Up to ``size`` bytes: once ``size`` are there, or what is there after ``timeout`` (0: no wait)."""
-        deadline = None if timeout is None else self._loop.time() + timeout
-        while True:
-            with self._lock:
-                if len(self._out) >= size or self.closed:
-                    break
-                remaining = None if deadline is None else deadline - self._loop.time()
-                if remaining is not None and remaining <= 0:
-                    break
-                self._waiting = True
-                self._waiter.event.clear()  # before the lock is released: a write after this wakes us
-            self._waiter.event.wait(remaining)
-        with self._lock:
-            self._waiting = False
-            data = bytes(self._out[:size])
-            del self._out[:size]
-            release = self._blocked and len(self._out) < LOW_WATER
-            self._blocked = self._blocked and not release
-        if release and self.flow is not None:
-            self._loop.call_soon_threadsafe(self.flow, False)
-        return data
-
-    def discard(self) -> None:
-        """Drop what the user has not read (``reset_input_buffer``)."""
-        with self._lock:
-            self._out.clear()
-            release, self._blocked = self._blocked, False
-        if release and self.flow is not None:
-            self._loop.call_soon_threadsafe(self.flow, False)
+    def _wake_reader(self) -> None:
+        self._host.wake(self._waiter)
 
 
 class FleetPort:
