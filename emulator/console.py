@@ -198,14 +198,11 @@ def dtr_drop_action(station: Station, mode: DtrDrop) -> Callable[[], None] | Non
     return None
 
 
-class ControlServer:
-    """The line protocol on a loopback TCP port, for every module of the process (loop thread only)."""
+class LineServer:
+    """A listener for the console's line protocol (bound at construction, so its port is known at once);
+    a subclass answers one connection in :meth:`_session`."""
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, consoles: Sequence[Console], host: str = DEFAULT_HOST, port: int = 0
-    ) -> None:
-        self._loop = loop
-        self._consoles = list(consoles)
+    def __init__(self, host: str = DEFAULT_HOST, port: int = 0) -> None:
         self._sock = listening_socket(host, port)
         self.address: tuple[str, int] = self._sock.getsockname()[:2]
         self._server: asyncio.Server | None = None
@@ -219,6 +216,20 @@ class ControlServer:
             await self._server.wait_closed()
         else:
             self._sock.close()
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class ControlServer(LineServer):
+    """The line protocol on a loopback TCP port, for every module of the process (loop thread only)."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, consoles: Sequence[Console], host: str = DEFAULT_HOST, port: int = 0
+    ) -> None:
+        super().__init__(host, port)
+        self._loop = loop
+        self._consoles = list(consoles)
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         current = 0

@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..core.profile import Profile
-from ..transports.tcp import DEFAULT_HOST, listening_socket
+from ..console import LineServer
+from ..transports.tcp import DEFAULT_HOST
 from .resolve import Resolver
 
 logger = logging.getLogger(__name__)
@@ -240,7 +241,7 @@ async def _supervise(workers: list[_Worker], args: argparse.Namespace) -> int:
             await proxy.close()
 
 
-class ControlProxy:
+class ControlProxy(LineServer):
     """The ``--control`` line protocol for every module of every worker, forwarded to the workers' consoles.
 
     ``module N`` (global index) and ``modules`` are answered here; any other line goes to the worker that
@@ -248,21 +249,9 @@ class ControlProxy:
     """
 
     def __init__(self, workers: list[tuple[int, range]], host: str = DEFAULT_HOST, port: int = 0) -> None:
+        super().__init__(host, port)
         self._workers = workers
         self._count = sum(len(indexes) for _, indexes in workers)
-        self._sock = listening_socket(host, port)
-        self.address: tuple[str, int] = self._sock.getsockname()[:2]
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._session, sock=self._sock)
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        else:
-            self._sock.close()
 
     def _locate(self, index: int) -> tuple[int, int]:
         for worker, (_, indexes) in enumerate(self._workers):
