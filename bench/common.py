@@ -231,7 +231,9 @@ def serve_tls() -> None:
         print(json.dumps({"port": server.port}), flush=True)
         sys.stdin.read()
         records = list(server.handshakes)
-    print(json.dumps({"suites": sorted({(r.version, r.cipher) for r in records}), "count": len(records)}), flush=True)
+    # a handshake cut off mid-way has no version or suite: it is counted, not listed
+    suites = sorted({(r.version, r.cipher) for r in records if r.version is not None and r.cipher is not None})
+    print(json.dumps({"suites": suites, "count": len(records)}), flush=True)
 
 
 class TlsServerProcess:
