@@ -17,6 +17,15 @@ Targets: 256 modules, p99 < 50 ms, < 2 MB per idle module.
 
 Then the same load against ``nl668-emu --modules 256 --workers 2`` (issue 15): the modules in two worker
 processes, one event loop each; ``python bench/scale.py --workers K [N]`` runs only that.
+
+The load generator (issue 15): on a 2-core machine the Python hosts (63-91 µs of CPU a round trip) and the
+Python TLS echo server (78-102 µs) took cores the emulator needed, so the figure measured them too. The
+hosts and the echo server are therefore C programs, ``bench/hosts.c`` (epoll over the N PTYs, the same
+protocol as :class:`AsyncHost`) and ``bench/tls_echo.c`` (epoll, OpenSSL, the Python server's defaults),
+compiled with ``cc`` at run time into ``bench/build/``. Without ``cc`` or OpenSSL's headers
+(``libssl-dev``), the Python ones above run instead (the report says which). ``--loadgen python|c|ab``
+picks one, or alternates both in one run (A/B); ``--pin`` puts the emulator on core 0 and the load
+generator on core 1 (an experiment, not the default).
 """
 
 from __future__ import annotations
@@ -33,15 +42,22 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import common  # noqa: I001
 from common import TlsServerProcess, median, percentile, process_cpu_seconds, record, report, rss_bytes
+
+BENCH = Path(__file__).resolve().parent
+BUILD = BENCH / "build"  # ignored by git (.gitignore: build/)
 
 HOST = "bench.example.test"
 SIZES = (1, 16, 64, 256)
 #: Round trips a second per module for the paced runs, two seconds each: the highest rate at which the
 #: p99 of 256 modules stays under 50 ms is the farm's capacity on this machine.
 PACED_RATES = (10, 15, 20)
+#: An AT line every host sends after ATE0 (``--setup``, e.g. ``AT+GTSSLVER=4;+GTSSLCIPHER=7,1`` for TLS 1.2
+#: AES128-SHA256 as bench/fleet.py uses); by default none: the profile's defaults (TLS 1.0 here).
+SETUP = os.environ.get("SCALE_SETUP", "")
 
 
 def cpu_seconds() -> float:
@@ -96,6 +112,8 @@ class AsyncHost:
 
     async def setup(self) -> None:
         await self.command(b"ATE0")
+        if SETUP:
+            await self.command(SETUP.encode())
         await self.command(b"AT+MIPCALL=1")
         await self.until(b"+MIPCALL: ")
         self.write(f'AT+MIPOPEN=1,,"{HOST}",443,2\r'.encode())
@@ -142,6 +160,118 @@ async def hosts_main(server_pid: int) -> None:
     for h in hosts:
         loop.remove_reader(h.fd)
         os.close(h.fd)
+
+
+# --- the C load generator (bench/hosts.c, bench/tls_echo.c) ----------------------------------------
+
+
+def build_c() -> tuple[Path, Path] | str:
+    """Compile the C hosts and echo server; returns their paths, or why they cannot be used."""
+    import shutil
+
+    cc = shutil.which("cc")
+    if cc is None:
+        return "no cc"
+    if not Path("/usr/include/openssl/ssl.h").exists():
+        return "no OpenSSL headers (apt-get install libssl-dev)"
+    BUILD.mkdir(exist_ok=True)
+    out = (BUILD / "hosts", BUILD / "tls_echo")
+    for src, exe, libs in ((BENCH / "hosts.c", out[0], []), (BENCH / "tls_echo.c", out[1], ["-lssl", "-lcrypto"])):
+        if exe.exists() and exe.stat().st_mtime >= src.stat().st_mtime:
+            continue
+        done = subprocess.run([cc, "-O2", "-Wall", "-o", str(exe), str(src), *libs], capture_output=True, text=True)
+        if done.returncode:
+            return f"cc failed on {src.name}: {done.stderr.strip()[:300]}"
+    return out
+
+
+class CTlsServerProcess:
+    """bench/tls_echo.c, with :class:`common.TlsServerProcess`'s interface and the same certificates."""
+
+    def __init__(self, exe: Path) -> None:
+        from emulator.servers.pki import pki_path
+
+        self.proc = subprocess.Popen([str(exe), str(pki_path("server-chain.pem")), str(pki_path("server.key")),
+                                      str(pki_path("ffdhe2048.pem"))], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.port = int(json.loads(self.proc.stdout.readline())["port"])
+        self.pid = self.proc.pid
+
+    def finish(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        result: dict[str, Any] = json.loads(self.proc.stdout.readline())
+        self.proc.wait(30)
+        return result
+
+
+class LoadGen:
+    """The hosts (a child process) and the TLS echo server (another), Python or C, behind one interface."""
+
+    def __init__(self, kind: str, pin: int | None = None) -> None:
+        self.kind = kind
+        if kind == "c":
+            built = build_c()
+            if isinstance(built, str):
+                raise RuntimeError(built)
+            hosts_exe, echo_exe = built
+            self.server: CTlsServerProcess | TlsServerProcess = CTlsServerProcess(echo_exe)
+            self.out = BUILD / f"latencies-{os.getpid()}.txt"
+            self.hosts_cmd = [str(hosts_exe), str(self.out), str(self.server.pid), HOST, "", *map(str, PACED_RATES)]
+        else:
+            self.server = TlsServerProcess()
+            self.hosts_cmd = [sys.executable, __file__, "--hosts", str(self.server.pid)]
+        self.pids = [self.server.pid]
+        self.pin = pin
+        self.child: subprocess.Popen[str] | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def open(self, paths: list[str]) -> None:
+        """Start the hosts on ``paths`` and wait until every one has its TLS socket open."""
+        if self.kind == "c" and not self.hosts_cmd[4]:
+            self.hosts_cmd[4] = str(max(20, 600 // len(paths)))  # rounds, as hosts_main
+        self.child = subprocess.Popen(self.hosts_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.pids.append(self.child.pid)
+        if self.pin is not None:
+            for pid in self.pids:
+                os.sched_setaffinity(pid, {self.pin})
+        assert self.child.stdin is not None and self.child.stdout is not None
+        self.child.stdin.write((" ".join(paths) if self.kind == "c" else json.dumps(paths)) + "\n")
+        self.child.stdin.flush()
+        self.child.stdout.readline()  # all open
+
+    def go(self) -> dict[str, Any]:
+        """Run the closed loop and the paced runs: ``{"closed", "paced", "host_cpu", "server_cpu"}``."""
+        assert self.child is not None and self.child.stdin is not None and self.child.stdout is not None
+        self.child.stdin.write("go\n")
+        self.child.stdin.flush()
+        line = self.child.stdout.readline()
+        if self.kind != "c":
+            result: dict[str, Any] = json.loads(line)
+            return result
+        word, host_cpu, server_cpu = line.split()
+        assert word == "done", line
+        paced: dict[int, list[float]] = {}
+        closed: list[float] = []
+        for phase in self.out.read_text().splitlines():
+            name, *values = phase.split(" ")
+            if name == "closed":
+                closed = [float(v) for v in values]
+            else:
+                paced[int(values[0])] = [float(v) for v in values[1:]]
+        self.out.unlink()
+        return {"closed": closed, "paced": paced, "host_cpu": float(host_cpu), "server_cpu": float(server_cpu)}
+
+    def finish(self) -> dict[str, Any]:
+        if self.child is not None:
+            assert self.child.stdin is not None
+            self.child.stdin.close()
+            self.child.wait(30)
+        return self.server.finish()
 
 
 # --- the emulator side (this process) --------------------------------------------------------------
@@ -211,31 +341,21 @@ class Farm:
         self.loop.close()
 
 
-def run_size(n: int) -> dict[str, float]:
-    server = TlsServerProcess()
-    child = subprocess.Popen([sys.executable, __file__, "--hosts", str(server.pid)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-    assert child.stdin is not None and child.stdout is not None
+def run_size(n: int, loadgen: str = "python") -> dict[str, Any]:
+    gen = LoadGen(loadgen)
     try:
-        port = server.port
         farm = Farm()
         rss0 = rss_bytes()
-        paths = farm.call(farm.build, n, port)
-        child.stdin.write(json.dumps(paths) + "\n")
-        child.stdin.flush()
-        json.loads(child.stdout.readline())  # all open
+        paths = farm.call(farm.build, n, gen.port)
+        gen.open(paths)
         time.sleep(0.2)  # let the handshakes' garbage go
         per_module = (rss_bytes() - rss0) / n
         cpu0, t0 = cpu_seconds(), time.perf_counter()
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        result = json.loads(child.stdout.readline())
+        result = gen.go()
         emu_cpu, wall = cpu_seconds() - cpu0, time.perf_counter() - t0
         farm.teardown()
     finally:
-        child.stdin.close()
-        child.wait(30)
-        server.finish()
+        gen.finish()
     closed, paced_by_rate = result["closed"], {int(k): v for k, v in result["paced"].items()}
     paced = paced_by_rate[PACED_RATES[0]]
     return {"n": n, "closed_p50_ms": median(closed) * 1e3, "closed_p99_ms": percentile(closed, 99) * 1e3,
@@ -259,61 +379,102 @@ def worker_rss(pids: list[int]) -> int:
     return total
 
 
-def run_workers(n: int, k: int) -> dict[str, float]:
+#: ``--pin`` layouts (cores of a 2-core machine): emulator workers, then the load generator (hosts + server)
+PINS: dict[str, tuple[list[set[int]] | None, set[int] | None]] = {
+    "none": (None, None),
+    "split": ([{0}], {1}),  # every worker on core 0, the load generator on core 1
+    "workers": ([{0}, {1}], None),  # worker w on core w, the load generator wherever the OS puts it
+}
+
+
+def run_workers(n: int, k: int, loadgen: str = "c", pin: str = "none") -> dict[str, Any]:
     """The same load against ``nl668-emu --modules N --workers K`` (PTYs), instead of one in-process loop."""
-    server = TlsServerProcess()
+    worker_cores, gen_cores = PINS[pin]
+    load_before = list(os.getloadavg())
+    gen = LoadGen(loadgen, pin=min(gen_cores) if gen_cores else None)
     emu = subprocess.Popen([sys.executable, "-m", "emulator", "--modules", str(n), "--workers", str(k), "--resolve",
-                            f"{HOST}:443=127.0.0.1:{server.port}"], stdout=subprocess.PIPE, text=True,
+                            f"{HOST}:443=127.0.0.1:{gen.port}"], stdout=subprocess.PIPE, text=True,
                            cwd=common.EMULATOR_ROOT)
-    child = subprocess.Popen([sys.executable, __file__, "--hosts", str(server.pid)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-    assert emu.stdout is not None and child.stdin is not None and child.stdout is not None
+    assert emu.stdout is not None
     try:
         banner = [emu.stdout.readline() for _ in range(n + k)]
         paths = [line.rsplit(" on ", 1)[1].split()[0] for line in banner[:n]]
         pids = [int(line.split("(pid ")[1].split(")")[0]) for line in banner[n:]]
+        if worker_cores:
+            for w, pid in enumerate(pids):
+                os.sched_setaffinity(pid, worker_cores[w % len(worker_cores)])
         rss_idle = worker_rss(pids)
-        child.stdin.write(json.dumps(paths) + "\n")
-        child.stdin.flush()
-        json.loads(child.stdout.readline())  # all open
+        gen.open(paths)
         time.sleep(0.2)
         rss_open = worker_rss(pids)
-        cpu0 = sum(process_cpu_seconds(pid) for pid in pids)
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        result = json.loads(child.stdout.readline())
-        emu_cpu = sum(process_cpu_seconds(pid) for pid in pids) - cpu0
+        cpu0, wall0 = [process_cpu_seconds(pid) for pid in pids], time.perf_counter()
+        result = gen.go()
+        wall = time.perf_counter() - wall0
+        emu_cpus = [process_cpu_seconds(pid) - c0 for pid, c0 in zip(pids, cpu0)]
     finally:
-        child.stdin.close()
-        child.wait(30)
         emu.send_signal(signal.SIGTERM)
         emu.wait(30)
-        server.finish()
-    closed, paced_by_rate = result["closed"], {int(k): v for k, v in result["paced"].items()}
+        served = gen.finish()
+    load_after = list(os.getloadavg())
+    closed = result["closed"]
+    paced_by_rate = {int(k): v for k, v in result["paced"].items()}
     paced = paced_by_rate[PACED_RATES[0]]
-    return {"n": n, "workers": k, "closed_p50_ms": median(closed) * 1e3, "closed_p99_ms": percentile(closed, 99) * 1e3,
+    trips = len(closed) + sum(map(len, paced_by_rate.values()))
+    return {"n": n, "workers": k, "loadgen": loadgen, "pin": pin, "suites": served.get("suites"),
+            "setup": os.environ.get("SCALE_SETUP", ""),
+            "closed_p50_ms": median(closed) * 1e3, "closed_p99_ms": percentile(closed, 99) * 1e3,
+            "closed_rt_per_s": len(closed) / sum(closed) * n if closed else 0.0,
             "paced_p50_ms": median(paced) * 1e3, "paced_p99_ms": percentile(paced, 99) * 1e3,
             "paced_p99_ms_by_rate": {rate: percentile(v, 99) * 1e3 for rate, v in paced_by_rate.items()},
             "rss_per_open_socket_MB": (rss_open - rss_idle) / n / 1e6, "rss_total_per_module_MB": rss_open / n / 1e6,
-            "emu_cpu_us_per_rt": emu_cpu / (len(closed) + sum(map(len, paced_by_rate.values()))) * 1e6,
-            "host_cpu_us_per_rt": result["host_cpu"] / len(closed) * 1e6, "samples": len(closed),
-            "load_average": list(os.getloadavg())}
+            "emu_cpu_us_per_rt": sum(emu_cpus) / trips * 1e6,
+            "emu_cpu_share": [round(c / wall, 3) for c in emu_cpus],  # of a core, each worker, whole run
+            "host_cpu_us_per_rt": result["host_cpu"] / len(closed) * 1e6,
+            "server_cpu_us_per_rt": result["server_cpu"] / len(closed) * 1e6,
+            "samples": len(closed),
+            "load_average_before": load_before, "load_average": load_after}
 
 
-def main_workers(n: int = 256, k: int = 2) -> None:
-    raise_nofile()
-    row = run_workers(n, k)
+def default_loadgen() -> str:
+    """The C load generator when it builds here, else the Python one (and why, on stderr)."""
+    built = build_c()
+    if isinstance(built, str):
+        print(f"scale.py: the Python load generator ({built})", file=sys.stderr)
+        return "python"
+    return "c"
+
+
+def worker_row(row: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     by_rate = row["paced_p99_ms_by_rate"]
-    report(f"Scale: N={n} modules, --workers {k}, TLS echo round trips", [
-        (f"N={n} --workers {k}", f"closed-loop p50 {row['closed_p50_ms']:.2f} ms p99 {row['closed_p99_ms']:.2f} ms",
+    n, k = row["n"], row["workers"]
+    return [
+        (f"N={n} --workers {k}, {row['loadgen']} load generator, pin {row['pin']}"
+         + (f", setup {row['setup']}" if row["setup"] else ""),
+         f"closed-loop p50 {row['closed_p50_ms']:.2f} ms p99 {row['closed_p99_ms']:.2f} ms"
+         f" ({row['closed_rt_per_s']:,.0f} round trips/s)",
          f"target p99 < 50 ms: {'met' if row['closed_p99_ms'] < 50 else 'MISSED'}",
-         f"emulator CPU {row['emu_cpu_us_per_rt']:.0f} us/round trip (both workers)"),
+         f"CPU/round trip: emulator {row['emu_cpu_us_per_rt']:.0f} us (both workers;"
+         f" {'/'.join(f'{x:.2f}' for x in row['emu_cpu_share'])} of a core), hosts {row['host_cpu_us_per_rt']:.0f} us,"
+         f" server {row['server_cpu_us_per_rt']:.0f} us"),
         ("paced", "p99 " + ", ".join(f"{by_rate[r]:.1f} ms at {r}/s" for r in PACED_RATES), "", ""),
         ("memory", f"{row['rss_per_open_socket_MB']:.3f} MB per open socket",
          f"{row['rss_total_per_module_MB']:.2f} MB per module with the workers' whole RSS", ""),
-        ("load average during the run", " ".join(f"{x:.2f}" for x in row["load_average"]), "", ""),
-    ])
-    record("scale_workers", row)
+        ("load average before -> after", " ".join(f"{x:.2f}" for x in row["load_average_before"]) + " -> "
+         + " ".join(f"{x:.2f}" for x in row["load_average"]), f"suites {row['suites']}", ""),
+    ]
+
+
+def main_workers(n: int = 256, k: int = 2, loadgens: tuple[str, ...] = ("c",), pins: tuple[str, ...] = ("none",)
+                 ) -> None:
+    """One run per entry of ``loadgens`` x ``pins`` (``("python", "c", "python", "c")``: an A/B in one session)."""
+    raise_nofile()
+    rows = []
+    for kind, pin in ((kind, pin) for kind in loadgens for pin in pins):
+        row = run_workers(n, k, kind, pin)
+        report(f"Scale: N={n} modules, --workers {k}, TLS echo round trips", worker_row(row))
+        rows.append(row)
+    # the last run's figures, as before; an A/B keeps every run (in order) too
+    record("scale_workers", rows[-1] if len(rows) == 1 else {**rows[-1], "runs": rows})
 
 
 def main() -> None:
@@ -323,7 +484,8 @@ def main() -> None:
     import emulator.runtime.links  # noqa: F401
     import emulator.tls.session  # noqa: F401
 
-    rows = [run_size(n) for n in SIZES]
+    loadgen = default_loadgen()
+    rows = [run_size(n, loadgen) for n in SIZES]
     base = rows[0]
     out = []
     for row in rows:
@@ -345,15 +507,35 @@ def main() -> None:
                 f" paced {'met' if top['paced_p99_ms'] < 50 else 'MISSED'}",
                 f"< 2 MB/module: {'met' if top['rss_per_module_MB'] < 2 else 'MISSED'}", ""))
     report("Scale: N modules, one loop, TLS echo round trips", out)
-    record("scale", {"sizes": rows})
+    record("scale", {"sizes": rows, "loadgen": loadgen})
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--hosts"]:
         raise_nofile()
         asyncio.run(hosts_main(int(sys.argv[2])))
-    elif sys.argv[1:2] == ["--workers"]:  # only the K-process run: --workers K [N]
-        main_workers(int(sys.argv[3]) if len(sys.argv) > 3 else 256, int(sys.argv[2]))
     else:
-        main()
-        main_workers(256, 2)
+        import argparse
+
+        parser = argparse.ArgumentParser(description="Scale: N modules doing TLS echo round trips")
+        parser.add_argument("--workers", type=int, help="only the run against nl668-emu --workers K")
+        parser.add_argument("n", type=int, nargs="?", default=256, help="modules of the --workers run")
+        parser.add_argument("--loadgen", choices=("c", "python", "ab"), help="default: c if it builds here;"
+                            " ab: python, c, python, c in one session")
+        parser.add_argument("--pin", default="none", help="CPU affinity, an experiment: " + ", ".join(PINS)
+                            + "; several, comma-separated, alternate in one run")
+        parser.add_argument("--repeat", type=int, default=1, help="runs of each load generator")
+        parser.add_argument("--setup", help="an AT line each host sends after ATE0 (e.g. AT+GTSSLVER=4;+GTSSLCIPHER=7,1);"
+                            " several, separated by '|', alternate in one run (an empty one: the defaults)")
+        args = parser.parse_args()
+        kinds = ("python", "c") if args.loadgen == "ab" else (args.loadgen or default_loadgen(),)
+        if args.workers is not None and args.setup is not None:
+            for _ in range(args.repeat):
+                for line in args.setup.split("|"):
+                    os.environ["SCALE_SETUP"] = SETUP = line  # read by both hosts (children)
+                    main_workers(args.n, args.workers, kinds, tuple(args.pin.split(",")))
+        elif args.workers is not None:
+            main_workers(args.n, args.workers, kinds * args.repeat, tuple(args.pin.split(",")))
+        else:
+            main()
+            main_workers(256, 2, kinds)
