@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import copy
 import ctypes
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -108,6 +109,10 @@ def _worker_main(serve: Serve, profile: Profile, initial_clock: datetime, args: 
         if child.control is not None:  # _serve appends the console last, to both lists
             banners, ports, control = banners[:-1], ports[:-1], ports[-1]
         conn.send(("ready", banners, ports, control))
+        # The modules, profiles and contexts built so far live as long as the worker: out of the
+        # collector's sight, a full collection no longer walks them (measured at 256 modules: pauses of
+        # 13-26 ms -> 0.2-0.4 ms; closed-loop p99 74-110 -> 66-77 ms in 3 same-run pairs, bench/RESULTS.md).
+        gc.freeze()
         # _serve adds its signal handlers right after this call: let the held signals in once it waits
         asyncio.get_running_loop().call_soon(signal.pthread_sigmask, signal.SIG_UNBLOCK, STOP_SIGNALS)
 
