@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 
 from .actions import Action
 from .command_table import Unsolicited
-from .commands.tcpip import abandon_link  # the same socket teardown as AT+MIPCALL=0
+from .commands.tcpip import deactivate_pdp  # the same teardown as AT+MIPCALL=0 and AT+CGACT=0
 from .events import ClockSet, ControlEvent, NetworkChanged, PdpDropped, PowerCycleRequested, UrcInjected
-from .links import LinkState
 from .module_state import ModuleState
 
 
@@ -42,11 +41,9 @@ def apply(m: ModuleState, event: ControlEvent) -> ControlOutcome:
         case PdpDropped():
             if m.pdp_active:
                 # As AT+MIPCALL=0 does (chosen): the sockets go first, each reported +MIPSTAT: <s>,1.
-                for link in list(m.links.values()):
-                    if link.state is not LinkState.CLOSING:
-                        out.actions.extend(abandon_link(link, report_close=False))
-                        out.said.append(f"+MIPSTAT: {link.link_id},1")
-                m.pdp_active = False
+                dropped = deactivate_pdp(m)
+                out.actions.extend(dropped.actions)
+                out.said.extend(dropped.urcs)
                 out.said.append("+MIPCALL: 0")
         case UrcInjected(text=text):
             out.said.append(text)
