@@ -14,8 +14,19 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from emulator.core.actions import CloseLink, OpenLink, ResolveName, SendToPeer
-from emulator.core.events import LinkClosed, LinkOpened, LinkOpenFailed, NameResolved, PeerClosed, PeerDataReceived
+from datetime import datetime, timezone
+
+from emulator.core.actions import CloseLink, OpenLink, PingHost, QueryTime, ResolveName, SendToPeer
+from emulator.core.events import (
+    LinkClosed,
+    LinkOpened,
+    LinkOpenFailed,
+    NameResolved,
+    PeerClosed,
+    PeerDataReceived,
+    PingAnswered,
+    TimeAnswered,
+)
 from emulator.core.links import LinkState
 from emulator.runtime.in_memory import InMemoryModule
 from tests.robustness.model import PAST_DATA_TIMEOUT, count_finals
@@ -27,7 +38,10 @@ PAYLOAD = st.lists(st.integers(0, 255).filter(lambda b: b not in (10, 13)), min_
 LINES = st.one_of(
     st.sampled_from(["AT+MIPCALL=1", "AT+MIPCALL=0", "AT+MIPOPEN?", "AT+MIPCLOSE?", "AT+MIPSEND?", "AT+MIPSETS?",
                      'AT+GTSET="IPRFMT",0', 'AT+GTSET="IPRFMT",1', 'AT+GTSET="IPRFMT",2', 'AT+GTSET="IPRFMT",5',
-                     'AT+MIPDNS="peer.test"', "AT+GTSSLERR?", "AT", "AT+CFUN=0", "AT+CFUN=1"]),
+                     'AT+MIPDNS="peer.test"', "AT+GTSSLERR?", "AT", "AT+CFUN=0", "AT+CFUN=1",
+                     # the PDP context seen through +CGACT too, and the network-side probes (issue 11)
+                     "AT+CGACT=1,1", "AT+CGACT=0,1", "AT+CGACT?", "AT+CGPADDR=1", 'AT+MPING=1,"peer.test",2',
+                     'AT+MPING=1,"peer.test",1,32,64,0,1000', 'AT+MIPNTP="ntp.test"', 'AT+MIPNTP="ntp.test",1123']),
     st.builds("AT+MIPOPEN={},,\"peer.test\",443,{}".format, IDS, st.integers(0, 2)),
     st.builds("AT+MIPCLOSE={}".format, IDS),
     st.builds('AT+MIPSEND={},"{}"'.format, IDS, st.sampled_from(["41", "414243" * 100, "00ff"])),
@@ -49,6 +63,8 @@ class LinkMachine(RuleBasedStateMachine):
         self.asked_open: set[int] = set()  # ids with an OpenLink not yet closed by CloseLink/LinkClosed
         self.closing: set[int] = set()  # ids the core asked the edge to close
         self.settled = 0  # while a +MIPDNS waits: the lines answered for sure
+        self.probes: list[int] = []  # PingHost probes and QueryTime queries the edge owes an answer
+        self.times: list[int] = []
 
     @initialize()
     def echo_off_and_call(self) -> None:
@@ -68,6 +84,10 @@ class LinkMachine(RuleBasedStateMachine):
             elif isinstance(action, SendToPeer):  # only ever for a socket that is open right now
                 link = self.m.module.state.links.get(action.link_id)
                 assert link is not None and link.state is LinkState.OPEN, action
+            elif isinstance(action, PingHost):
+                self.probes.append(action.probe)
+            elif isinstance(action, QueryTime):
+                self.times.append(action.query)
             elif isinstance(action, ResolveName):
                 if not self.queries:
                     self.settled = self.lines - 1  # lines before the +MIPDNS one; later ones wait behind it
@@ -158,6 +178,24 @@ class LinkMachine(RuleBasedStateMachine):
     def dns_answer(self, found: bool) -> None:
         query = self.queries.pop(0)
         self.deliver(NameResolved(query=query, addresses=("127.0.0.1",) if found else ()))
+
+    @rule(pick=st.integers(0, 7), kind=st.sampled_from(["reply", "unreachable", "lost", "no-address"]))
+    def ping_answer(self, pick: int, kind: str) -> None:
+        """An answer to an owed probe, or (no probe owed, or a repeat) to one the core never asked for."""
+        probe = self.probes.pop(pick % len(self.probes)) if self.probes and pick < 6 else pick + 1000
+        fields: dict[str, object] = {
+            "reply": {"address": "127.0.0.1", "icmp_type": 0, "rtt_ms": 3},
+            "unreachable": {"address": "127.0.0.1", "icmp_type": 3, "icmp_code": 1},
+            "lost": {"address": "127.0.0.1"},
+            "no-address": {"address": None},
+        }[kind]
+        self.deliver(PingAnswered(probe=probe, **fields))  # type: ignore[arg-type]
+
+    @rule(pick=st.integers(0, 7), ok=st.booleans())
+    def time_answer(self, pick: int, ok: bool) -> None:
+        query = self.times.pop(pick % len(self.times)) if self.times and pick < 6 else pick + 1000
+        utc = datetime(2019, 6, 1, 12, 0, tzinfo=timezone.utc) if ok else None
+        self.deliver(TimeAnswered(query=query, utc=utc, why="" if ok else "no answer"))
 
     @rule(seconds=st.sampled_from([0.5, 5.0, PAST_DATA_TIMEOUT, 31.0]))
     def time_passes(self, seconds: float) -> None:
