@@ -208,3 +208,39 @@ def test_a_missing_pki_file_is_one_line_and_exit_2(installed: Venv) -> None:
     assert "Traceback" not in done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert "server.key" in line and "reinstall" in line
+
+
+def test_installed_run_wrapper_builds_the_preload_and_gives_a_host_its_modem_lines(installed: Venv) -> None:
+    """`nl668-emu run` from the wheel: the C preload is compiled on first use (no make here) into the user's
+    cache, and an unmodified pyserial host sets DTR/RTS on the PTY and gets OK."""
+    host = installed.work / "host.py"
+    host.write_text(
+        "import os, serial\n"
+        "port = serial.Serial(os.environ['NL668_DEVICE'], 115200, timeout=5)\n"
+        "port.dtr = False; port.rts = False; port.dtr = True; port.rts = True\n"
+        "port.write(b'AT\\r\\n')\n"
+        "print(port.cts, port.dsr, port.read_until(b'OK\\r\\n').endswith(b'OK\\r\\n'))\n"
+    )
+    cache = installed.work / "cache"
+    done = installed.run("nl668-emu", "run", "--profile", "M910", "--", str(installed.bin / "python"), str(host),
+                         XDG_CACHE_HOME=str(cache))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "True"]
+    assert list(cache.rglob("*.so")), "the preload library was not built into the cache"
+
+
+def test_installed_trace_view_renders_a_trace_of_an_installed_module(installed: Venv) -> None:
+    trace = installed.work / "session.jsonl"
+    script = f"""
+from emulator import AtClient, RunningModule
+with RunningModule("NL668_AM_00", trace_path={str(trace)!r}) as module:
+    with module.open_serial() as port:
+        AtClient(port).command("AT+GTSSLVER?")
+"""
+    made = installed.python(script)
+    assert made.returncode == 0, made.stderr
+    page = installed.work / "session.html"
+    done = installed.run("nl668-emu", "trace-view", str(trace), "-o", str(page))
+    assert done.returncode == 0, done.stderr
+    html = page.read_text()
+    assert "+GTSSLVER: 2" in html and "<script" in html
