@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import serial
 
@@ -30,7 +30,6 @@ from ..core.module import Module
 from ..core.profile import Profile
 from ..profiles import DEFAULT_PROFILE, load_profile
 from ..console import Console, DtrDrop, dtr_drop_action
-from ..modemctl.lines import ModemLines, merge_env
 from .clocks import SystemClock
 from .driver import AsyncioScheduler, ModuleDriver
 from .links import PeerLinks
@@ -38,7 +37,6 @@ from .resolve import Resolver
 from .station import Station, build_station
 from ..trace import TraceWriter
 from ..transports.memory import MemoryLine
-from ..transports.pty import PtyTransport
 from ..transports.rfc2217 import Rfc2217Transport
 from ..transports.tcp import DEFAULT_HOST, TcpTransport
 
@@ -54,7 +52,13 @@ def attached_module(key: str) -> "RunningModule | None":
     """The in-process module an ``nl668://...?attach=KEY`` URL names, or None once it closed."""
     return _ATTACHABLE.get(key)
 
-Transport = PtyTransport | TcpTransport | Rfc2217Transport | MemoryLine
+if TYPE_CHECKING:
+    # Imported only for a PTY front end (below): they need termios, which Windows lacks, where the
+    # nl668:// handler's in-process modules (front_end="memory") must still run.
+    from ..modemctl.lines import ModemLines
+    from ..transports.pty import PtyTransport
+
+    Transport = PtyTransport | TcpTransport | Rfc2217Transport | MemoryLine
 FRONT_ENDS = ("pty", "tcp", "rfc2217", "memory")
 
 
@@ -137,23 +141,24 @@ class RunningModule:
     @property
     def device_path(self) -> str:
         """The PTY the host opens (``/dev/pts/N``); for the other front ends, :attr:`url`."""
-        if isinstance(self.transport, PtyTransport):
-            return self.transport.device_path
-        return self.url
+        pty = self._pty()
+        return pty.device_path if pty is not None else self.url
 
     @property
     def url(self) -> str:
         """What ``serial.serial_for_url`` opens: a device path, ``socket://``, ``rfc2217://``, ``nl668://...?attach=``."""
-        if isinstance(self.transport, PtyTransport):
-            return self.transport.device_path
+        pty = self._pty()
+        if pty is not None:
+            return pty.device_path
         if isinstance(self.transport, MemoryLine):
             return self._memory_url
-        return self.transport.url
+        return cast("TcpTransport | Rfc2217Transport", self.transport).url
 
     @property
     def link_path(self) -> Path | None:
         """The symlink to the device, if one was asked for."""
-        return self.transport.link_path if isinstance(self.transport, PtyTransport) else None
+        pty = self._pty()
+        return pty.link_path if pty is not None else None
 
     @property
     def line(self) -> MemoryLine:
@@ -193,6 +198,8 @@ class RunningModule:
         """
         if self.modem_lines is None:
             raise TypeError(f"a {self.front_end} module has no PTY modem-control lines to serve")
+        from ..modemctl.lines import merge_env
+
         # host_vars reads only what was fixed at construction (and builds the library): off the loop is fine
         return merge_env(os.environ if base is None else base, self.modem_lines.host_vars())
 
@@ -250,8 +257,11 @@ class RunningModule:
         self.module, self.driver, self.links = self.station.module, self.station.driver, self.station.links
         if isinstance(self.transport, Rfc2217Transport):
             self.transport.on_dtr_drop = dtr_drop_action(self.station, dtr_drop)
-        if isinstance(self.transport, PtyTransport):
-            self.modem_lines = ModemLines(self.loop, self.transport, dtr_drop_action(self.station, dtr_drop))
+        pty = self._pty()
+        if pty is not None:
+            from ..modemctl.lines import ModemLines
+
+            self.modem_lines = ModemLines(self.loop, pty, dtr_drop_action(self.station, dtr_drop))
         if isinstance(self.transport, MemoryLine):
             key = str(next(_ATTACH_KEYS))
             _ATTACHABLE[key] = self
@@ -265,7 +275,13 @@ class RunningModule:
                 return Rfc2217Transport(self.loop, host, port)
             case "memory":
                 return MemoryLine(self.loop)
+        from ..transports.pty import PtyTransport
+
         return PtyTransport(self.loop, link_path=link_path)
+
+    def _pty(self) -> PtyTransport | None:
+        """The PTY front end's transport, or None for the others."""
+        return cast("PtyTransport", self.transport) if self.front_end == "pty" else None
 
     def _teardown(self) -> None:
         if self.modem_lines is not None:

@@ -1,10 +1,5 @@
-"""Host side: how bytes reach a module: a PTY, raw TCP, RFC 2217, or in-process buffers (``nl668://``)."""
+"""Host side: how bytes reach a module: a PTY, raw TCP, RFC 2217, or in-process buffers (``nl668://``).
 
-from __future__ import annotations
-
-from .memory import MemoryLine
-from .pty import PtyTransport
-from .rfc2217 import Rfc2217Transport
-from .tcp import TcpTransport
-
-__all__ = ["MemoryLine", "PtyTransport", "Rfc2217Transport", "TcpTransport"]
+Import the modules themselves (``emulator.transports.pty`` ...): this package imports none of them, because
+the PTY needs ``termios``, which Windows lacks, and the in-process line must work there.
+"""

@@ -76,3 +76,28 @@ def test_the_url_of_an_in_process_module_attaches_to_it() -> None:
         url = running.url
     with pytest.raises(serial.SerialException, match="no such in-process module"):
         serial.serial_for_url(url)
+
+
+def test_the_in_process_line_needs_no_termios() -> None:
+    """nl668:// is the way in where there is no PTY (Windows): nothing on its path may import termios or tty.
+
+    Simulated here by making both unimportable after pyserial loaded (pyserial's own POSIX back end needs
+    termios; on Windows it uses its win32 one instead).
+    """
+    import subprocess
+    import sys
+
+    script = (
+        "import serial, sys\n"
+        "sys.modules['termios'] = None; sys.modules['tty'] = None\n"
+        "import emulator\n"
+        "with serial.serial_for_url('nl668://M910', timeout=5) as port:\n"
+        "    port.write(b'AT+GTSSLVER?\\r\\n')\n"
+        "    print(port.read_until(b'OK\\r\\n'))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('emulator.transports.pty', 'emulator.modemctl'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    answer, loaded = done.stdout.splitlines()
+    assert "+GTSSLVER: 2" in answer and answer.endswith("OK\\r\\n'")
+    assert loaded == "[]"
