@@ -7,24 +7,19 @@ PROFILE ?= NL668_AM_00
 PTY ?= /tmp/nl668
 ARGS ?=
 
-.PHONY: install mosquitto chromium run test bench certs clean fuzz trace-picture
+.PHONY: install system-packages run test bench certs clean fuzz trace-picture
 
-install: $(STAMP) mosquitto chromium
+install: $(STAMP) system-packages
 
-# tests/e2e starts a real MQTT broker: Debian's mosquitto, installed once (skipped when it is there already).
-mosquitto:
-	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
+# Debian packages the tests start for real: mosquitto (tests/e2e's MQTT broker) and chromium (the trace view's
+# browser tests, driven by playwright, which never downloads a browser here). Only what is missing is
+# installed, in one apt run; nothing happens when both are there.
+SYSTEM_PACKAGES := mosquitto:/usr/sbin/mosquitto chromium:/usr/bin/chromium
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do test -x "$${p#*:}" || missing="$$missing $${p%%:*}"; done; \
+	[ -z "$$missing" ] || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends mosquitto; }
-
-# tests/traceview and bench/trace_view.py open the trace view in Debian's headless chromium (driven by
-# playwright, which never downloads a browser here); installed once, skipped when it is there already.
-chromium:
-	@test -x /usr/bin/chromium || { \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; }
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,11 +31,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/nl668-emu --profile $(PROFILE) --pty $(PTY) $(ARGS)
 
-test: $(STAMP) mosquitto chromium
+test: $(STAMP) system-packages
 	$(PY) -bb -m pytest $(PYTEST_ARGS)
 
 # The README's picture: manual §2.6 example 3 (fails with 45, opens after AT+CCLK) as the trace view shows it.
-trace-picture: $(STAMP) chromium
+trace-picture: $(STAMP) system-packages
 	TRACE_PICTURE=$(CURDIR)/docs/trace-view.png $(PY) -m pytest -q -p no:cacheprovider \
 	  "tests/traceview/test_trace_view_browser.py::test_manual_examples[3]"
 
