@@ -15,21 +15,9 @@ import pytest
 import serial
 
 from emulator.runtime.workers import split
-from tests.frontends.helpers import TIMEOUT, serving
+from tests.frontends.helpers import TIMEOUT, control, serving
 
 pytestmark = pytest.mark.integration
-
-
-def control(port: int, *lines: str) -> list[str]:
-    """Send lines to the console; one reply line each."""
-    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
-        f = sock.makefile("rwb")
-        replies = []
-        for line in lines:
-            f.write(line.encode() + b"\n")
-            f.flush()
-            replies.append(f.readline().decode().rstrip("\n"))
-        return replies
 
 
 def listening_pid(port: int, pids: list[int]) -> int:

@@ -1,8 +1,9 @@
-"""What the front-end tests share: a CLI subprocess that is ready when its banner is out."""
+"""What the front-end tests share: a CLI subprocess that is ready when its banner is out, and its console."""
 
 from __future__ import annotations
 
 import selectors
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -38,3 +39,15 @@ def serving(*args: str, lines: int = 1) -> Iterator[tuple[subprocess.Popen[bytes
             if proc.poll() is None:
                 proc.terminate()
                 proc.communicate(timeout=TIMEOUT)
+
+
+def control(port: int, *lines: str) -> list[str]:
+    """Send lines to the console; one reply line each."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        f = sock.makefile("rwb")
+        replies = []
+        for line in lines:
+            f.write(line.encode() + b"\n")
+            f.flush()
+            replies.append(f.readline().decode().rstrip("\n"))
+        return replies

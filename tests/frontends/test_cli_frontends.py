@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 from pathlib import Path
 
 import pytest
 import serial
 
 from emulator.trace import read_trace
-from tests.frontends.helpers import TIMEOUT, serving
+from tests.frontends.helpers import TIMEOUT, control, serving
 
 pytestmark = pytest.mark.integration
 
@@ -19,18 +18,6 @@ pytestmark = pytest.mark.integration
 def at_ok(port: serial.SerialBase) -> None:
     port.write(b"AT\r")
     assert port.read(9) == b"AT\r\r\nOK\r\n"
-
-
-def control(port: int, *lines: str) -> list[str]:
-    """Send lines to the console; one reply line each."""
-    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
-        f = sock.makefile("rwb")
-        replies = []
-        for line in lines:
-            f.write(line.encode() + b"\n")
-            f.flush()
-            replies.append(f.readline().decode().rstrip("\n"))
-        return replies
 
 
 def test_tcp_port_file_and_control(tmp_path: Path) -> None:
