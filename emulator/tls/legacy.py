@@ -265,7 +265,7 @@ class _ModuleConnection(TLSConnection):  # type: ignore[misc]
         if self._client:
             self.server_chain = [bytes(c.bytes) for c in cert_chain.x509List]
         if self._client and self.verifier is not None:
-            errno = self.verifier.verify([bytes(c.bytes) for c in cert_chain.x509List])
+            errno = self.verifier.verify(self.server_chain)
             if errno:
                 yield from self._sendError(alert_for_x509_error(errno), f"X509 error {errno}")
         yield from super()._check_certchain_with_settings(cert_chain, settings)
@@ -279,10 +279,8 @@ class _ChainVerifier:
         self.trust = trust
         #: (depth, X509_V_ERR_*) like the OpenSSL engine's verify_errors
         self.errors: list[tuple[int, int]] = []
-        self.chain_der: list[bytes] = []  #: the server's chain as last verified (for the trace's steps)
 
     def verify(self, chain_der: list[bytes]) -> int:
-        self.chain_der = chain_der
         store = crypto.X509Store()
         for cert in self.trust:
             store.add_cert(crypto.X509.from_cryptography(cert))
@@ -509,13 +507,9 @@ class LegacyTlsClient:
         """The handshake steps seen since the last call (see :class:`~emulator.tls.session.HandshakeSteps`)."""
         if self._handshake is None or self._steps.settled(len(self._alerts)):
             return []
-        chain: list[x509.Certificate] = []
-        if self._steps.wants_chain:
-            # Verified chain (verify on), else the one tlslite kept in the session once the handshake is done.
-            der = self._verifier.chain_der if self._verifier is not None else []
-            if not der and self._handshake_done and self._conn.session.serverCertChain is not None:
-                der = [bytes(c.bytes) for c in self._conn.session.serverCertChain.x509List]
-            chain = [x509.load_der_x509_certificate(d) for d in der]
+        # The chain the server sent, as soon as its Certificate message came (verify on or off, refused or not).
+        der = self._conn.server_chain if self._steps.wants_chain else []
+        chain = [x509.load_der_x509_certificate(d) for d in der]
         return self._steps.new(chain=chain, alerts=self._alerts, done=self.negotiated)
 
     # -- internals --------------------------------------------------------
