@@ -8,53 +8,30 @@ certificate's validity (2019), as host drivers of the family do before TLS.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pytest
 
-from emulator.at_client import AtClient, AtError
+from emulator.at_client import AtError
 from emulator.runtime.probes import icmp_available
-from emulator.runtime.running import RunningModule
-from emulator.servers.pki import cert_bytes
 from emulator.servers.sntp_server import SntpServer, SntpSettings
 from emulator.servers.tls_servers import ServerSettings, TcpServer, TlsServer, UdpEchoServer
+from tests.integration.test_tls_sockets import gtsslerr, module, open_ssl, rule, upload
 
 pytestmark = pytest.mark.integration
 
 INSIDE_VALIDITY = datetime(2019, 6, 1, 12, 0, 0, tzinfo=timezone.utc)  # server-expired.pem: 2019-01-01 .. 2020-01-01
 
 
-@contextmanager
-def module(resolve: list[str]) -> Iterator[AtClient]:
-    with RunningModule("NL668_AM_00", strict=True, resolve=resolve) as running:
-        port = running.open_serial(timeout=10)
-        try:
-            at = AtClient(port)
-            at.command("AT+MIPCALL=1")
-            at.wait_urc("+MIPCALL: ")
-            yield at
-        finally:
-            port.close()
-
-
-def gtsslerr(at: AtClient) -> int | None:
-    lines = at.command("AT+GTSSLERR?")
-    return int(lines[0].split(": ")[1]) if lines else None
-
-
 class TestMipntp:
     def test_ntp_time_lets_an_expired_by_default_clock_certificate_through(self) -> None:
         expired = ServerSettings(cert="server-expired-chain.pem", key="server-expired.key")
         with TlsServer(expired) as tls, SntpServer(INSIDE_VALIDITY) as ntp, module(
-            [f"www.example.test:443=127.0.0.1:{tls.port}", f"pool.ntp.org:123=127.0.0.1:{ntp.port}"]
+            resolve=[*rule(tls), f"pool.ntp.org:123=127.0.0.1:{ntp.port}"]
         ) as at:
-            trust = cert_bytes("root-ca.pem")
-            at.command_with_data(f'AT+GTSSLFILE="TRUSTFILE",{len(trust)}', trust)
+            upload(at, "TRUSTFILE", "root-ca.pem")
             at.command("AT+GTSSLMODE=1")
-            at.command('AT+MIPOPEN=1,,"www.example.test",443,2')
-            assert at.wait_urc("+MIPOPEN: 1,", timeout=20) == "+MIPOPEN: 1,0"
+            assert open_ssl(at) == "+MIPOPEN: 1,0"
             assert gtsslerr(at) == 45  # expired by the module's clock (today)
 
             assert at.command('AT+MIPNTP="pool.ntp.org",123') == []
@@ -63,13 +40,12 @@ class TestMipntp:
             (cclk,) = at.command("AT+CCLK?")
             assert cclk.startswith('+CCLK: "19/06/01,12:0')
 
-            at.command('AT+MIPOPEN=1,,"www.example.test",443,2')
-            assert at.wait_urc("+MIPOPEN: 1,", timeout=20) == "+MIPOPEN: 1,1"
+            assert open_ssl(at) == "+MIPOPEN: 1,1"
             assert gtsslerr(at) is None
 
     def test_a_refusing_server_answers_0_and_keeps_the_clock(self) -> None:
         with SntpServer(settings=SntpSettings(time=INSIDE_VALIDITY, behaviour="kiss")) as ntp, module(
-            [f"pool.ntp.org=127.0.0.1:{ntp.port}"]
+            resolve=[f"pool.ntp.org=127.0.0.1:{ntp.port}"]
         ) as at:
             before = at.command("AT+CCLK?")
             at.command('AT+MIPNTP="pool.ntp.org"')
@@ -79,7 +55,7 @@ class TestMipntp:
 
 class TestMping:
     def test_probe_form_then_two_echoes_through_a_resolve_rule(self) -> None:
-        with TcpServer() as server, module([f"www.baidu.com=127.0.0.1:{server.port}"]) as at:
+        with TcpServer() as server, module(resolve=[f"www.baidu.com=127.0.0.1:{server.port}"]) as at:
             assert at.command("AT+MPING=?")[0].startswith("+MPING: (0,1),")
             assert at.command('AT+MPING=1,"www.baidu.com",2') == []
             echoes = [at.wait_urc("+MPING: ", timeout=10) for _ in range(2)]
@@ -91,12 +67,12 @@ class TestMping:
         assert re.fullmatch(r'\+MPINGSTAT: 0,"127\.0\.0\.1",2,2,\d+', summary), summary
 
     def test_unresolvable_host(self) -> None:
-        with module([]) as at:
+        with module(resolve=[]) as at:
             at.command('AT+MPING=1,"no-such-host.invalid",1')
             assert at.wait_urc("+MPINGSTAT: ", timeout=30) == "+MPINGSTAT: 2"
 
     def test_needs_the_pdp_context(self) -> None:
-        with module([]) as at:
+        with module(resolve=[]) as at:
             at.command("AT+MIPCALL=0")
             with pytest.raises(AtError):
                 at.command('AT+MPING=1,"127.0.0.1"')
@@ -104,7 +80,7 @@ class TestMping:
 
 class TestMiprudp:
     def test_a_redirected_literal_shows_as_dialled(self) -> None:
-        with UdpEchoServer() as server, module([f"114.255.225.39:5000=127.0.0.1:{server.port}"]) as at:
+        with UdpEchoServer() as server, module(resolve=[f"114.255.225.39:5000=127.0.0.1:{server.port}"]) as at:
             at.command('AT+MIPOPEN=3,,"114.255.225.39",5000,1')
             assert at.wait_urc("+MIPOPEN: 3,") == "+MIPOPEN: 3,1"
             at.command('AT+MIPSEND=3,"0102"')
