@@ -134,14 +134,15 @@ class Attempt:
     alerts: tuple[tuple[str, int, int], ...] = ()
     seconds: float = 0.0
 
+    def event(self, link_id: int = LINK_ID) -> LinkOpened | LinkOpenFailed:
+        """The link event the runtime would have delivered to the core for this outcome."""
+        if self.opened:
+            return LinkOpened(link_id=link_id, detail=self.negotiated)
+        return LinkOpenFailed(link_id=link_id, gtsslerr=self.code, failure=self.failure, why=self.why)
+
     def why_line(self) -> str:
         """The "why" side channel's line for this attempt (as the core writes ``last_why``)."""
-        event: LinkOpened | LinkOpenFailed
-        if self.opened:
-            event = LinkOpened(link_id=LINK_ID, detail=self.negotiated)
-        else:
-            event = LinkOpenFailed(link_id=LINK_ID, gtsslerr=self.code, failure=self.failure, why=self.why)
-        return describe_link_event(event) or ""
+        return describe_link_event(self.event()) or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,14 +461,11 @@ def _trace_label(trace: TraceWriter, sock: int, cells: Sequence[tuple[str, Setti
 
 def _trace_outcome(trace: TraceWriter, sock: int, attempt: Attempt) -> None:
     """The "why" record of the outcome, as the runtime's driver writes it for a link event, then the close."""
-    event: LinkOpened | LinkOpenFailed
-    if attempt.opened:
-        event = LinkOpened(link_id=sock, detail=attempt.negotiated)
-        fields: dict[str, Any] = {"sock": sock, "ev": "opened"}
-    else:
-        event = LinkOpenFailed(link_id=sock, gtsslerr=attempt.code, failure=attempt.failure, why=attempt.why)
-        fields = {"sock": sock, "ev": "open_failed", "gtsslerr": attempt.code}
-    trace.why(describe_link_event(event) or attempt.why, **fields)
+    fields: dict[str, Any] = (
+        {"sock": sock, "ev": "opened"} if attempt.opened
+        else {"sock": sock, "ev": "open_failed", "gtsslerr": attempt.code}
+    )
+    trace.why(describe_link_event(attempt.event(sock)) or attempt.why, **fields)
     if attempt.opened:
         trace.net(sock, "close", f"close socket {sock}")
 
