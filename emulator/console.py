@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, Literal, TypeVar
 
@@ -199,10 +199,14 @@ def dtr_drop_action(station: Station, mode: DtrDrop) -> Callable[[], None] | Non
 
 
 class LineServer:
-    """A listener for the console's line protocol (bound at construction, so its port is known at once);
-    a subclass answers one connection in :meth:`_session`."""
+    """A listener for the console's line protocol (bound at construction, so its port is known at once).
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = 0) -> None:
+    ``module N`` and ``modules`` are answered here, for ``modules`` modules; every other line goes to an
+    ``answer(current module, line)`` the subclass gives :meth:`_serve_lines` from its :meth:`_session`.
+    """
+
+    def __init__(self, modules: int, host: str = DEFAULT_HOST, port: int = 0) -> None:
+        self._modules = modules
         self._sock = listening_socket(host, port)
         self.address: tuple[str, int] = self._sock.getsockname()[:2]
         self._server: asyncio.Server | None = None
@@ -220,6 +224,36 @@ class LineServer:
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         raise NotImplementedError
 
+    async def _serve_lines(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answer: Callable[[int, str], Awaitable[str]]
+    ) -> None:
+        """One connection: a reply line for each line, until the client leaves."""
+        current = 0
+        try:
+            while line := await reader.readline():
+                text = line.decode("utf-8", "replace").strip()
+                words = text.split()
+                verb = words[0].lower() if words else ""
+                if verb == "module":
+                    try:
+                        index = int(words[1])
+                    except (IndexError, ValueError):
+                        index = -1
+                    if 0 <= index < self._modules:
+                        current, reply = index, "OK"
+                    else:
+                        reply = f"ERROR module 0-{self._modules - 1}"
+                elif verb == "modules":
+                    reply = f"OK {self._modules}"
+                else:
+                    reply = await answer(current, text)
+                writer.write(reply.encode() + b"\n")
+                await writer.drain()
+        except (ConnectionError, ValueError):  # ValueError: a line beyond the stream's 64 KiB limit
+            pass
+        finally:
+            writer.close()
+
 
 class ControlServer(LineServer):
     """The line protocol on a loopback TCP port, for every module of the process (loop thread only)."""
@@ -227,31 +261,12 @@ class ControlServer(LineServer):
     def __init__(
         self, loop: asyncio.AbstractEventLoop, consoles: Sequence[Console], host: str = DEFAULT_HOST, port: int = 0
     ) -> None:
-        super().__init__(host, port)
+        super().__init__(len(consoles), host, port)
         self._loop = loop
         self._consoles = list(consoles)
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        current = 0
-        try:
-            while line := await reader.readline():
-                text = line.decode("utf-8", "replace").strip()
-                words = text.split()
-                if words and words[0].lower() == "module":
-                    try:
-                        index = int(words[1])
-                        self._consoles[index]  # noqa: B018 - range check
-                    except (IndexError, ValueError):
-                        reply = f"ERROR module 0-{len(self._consoles) - 1}"
-                    else:
-                        current, reply = index, "OK"
-                elif words and words[0].lower() == "modules":
-                    reply = f"OK {len(self._consoles)}"
-                else:
-                    reply = self._consoles[current].execute(text)
-                writer.write(reply.encode() + b"\n")
-                await writer.drain()
-        except (ConnectionError, ValueError):  # ValueError: a line beyond the stream's 64 KiB limit
-            pass
-        finally:
-            writer.close()
+        await self._serve_lines(reader, writer, self._answer)
+
+    async def _answer(self, index: int, text: str) -> str:
+        return self._consoles[index].execute(text)

@@ -41,6 +41,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime
+from functools import partial
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Protocol
@@ -254,9 +255,8 @@ class ControlProxy(LineServer):
     """
 
     def __init__(self, workers: list[tuple[int, range]], host: str = DEFAULT_HOST, port: int = 0) -> None:
-        super().__init__(host, port)
+        super().__init__(sum(len(indexes) for _, indexes in workers), host, port)
         self._workers = workers
-        self._count = sum(len(indexes) for _, indexes in workers)
 
     def _locate(self, index: int) -> tuple[int, int]:
         for worker, (_, indexes) in enumerate(self._workers):
@@ -265,33 +265,12 @@ class ControlProxy(LineServer):
         raise IndexError(index)
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        current = 0
         upstream: dict[int, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
         try:
-            while line := await reader.readline():
-                text = line.decode("utf-8", "replace").strip()
-                words = text.split()
-                verb = words[0].lower() if words else ""
-                if verb == "module":
-                    try:
-                        index = int(words[1])
-                        self._locate(index)
-                    except (IndexError, ValueError):
-                        reply = f"ERROR module 0-{self._count - 1}"
-                    else:
-                        current, reply = index, "OK"
-                elif verb == "modules":
-                    reply = f"OK {self._count}"
-                else:
-                    reply = await self._forward(upstream, current, text)
-                writer.write(reply.encode() + b"\n")
-                await writer.drain()
-        except (ConnectionError, ValueError):  # ValueError: a line beyond the stream's 64 KiB limit
-            pass
+            await self._serve_lines(reader, writer, partial(self._forward, upstream))
         finally:
             for _, up in upstream.values():
                 up.close()
-            writer.close()
 
     async def _forward(self, upstream: dict[int, tuple[asyncio.StreamReader, asyncio.StreamWriter]],
                        index: int, text: str) -> str:

@@ -34,6 +34,8 @@ def test_tcp_port_file_and_control(tmp_path: Path) -> None:
         with serial.serial_for_url(f"socket://127.0.0.1:{tcp_port}", timeout=5) as port:
             at_ok(port)
             assert control(control_port, "signal 9 1", "modules", "module 3") == ["OK", "OK 1", "ERROR module 0-0"]
+            # a negative index is refused too (it once picked a module from the end of the list)
+            assert control(control_port, "module -1", "module x", "module") == ["ERROR module 0-0"] * 3
             port.write(b"AT+CSQ\r")
             answer = b"AT+CSQ\r\r\n+CSQ: 9,1\r\n\r\nOK\r\n"
             assert port.read(len(answer)) == answer
