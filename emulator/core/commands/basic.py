@@ -52,7 +52,7 @@ def _s_register(attr: str, allowed: range) -> dict[Form, FormSpec]:
         return Reply()
 
     def test(m: ModuleState, call: CommandCall) -> Reply:
-        return Reply(lines=[f"S{attr[1:]}: ({allowed.start}-{allowed.stop - 1})"])
+        return Reply(lines=[f"S{attr[1:]}: {params.range_text(allowed)}"])
 
     n = attr[1:]
     return {

@@ -33,11 +33,8 @@ from . import params
 
 _MIP = "fibocom-tcpip.md"
 
-PING_COUNT = range(1, 256)
-PING_SIZE = range(0, 1373)
-PING_TTL = range(1, 256)
-PING_TOS = range(0, 256)
-PING_TIMEOUT_MS = range(1, 65536)  # the L610 OneOS driver's bounds (chosen)
+#: count, size, TTL, TOS (G24/G510 manual) and TimeOut in ms (the L610 OneOS driver's bounds, chosen)
+PING_RANGES = (range(1, 256), range(0, 1373), range(1, 256), range(0, 256), range(1, 65536))
 #: G24/G510 manual defaults for count, size, TTL, TOS; 4000 ms TimeOut chosen
 PING_DEFAULTS = (4, 32, 64, 0, 4000)
 #: the next echo goes out this long after the previous one was answered (chosen: as ping(8))
@@ -94,9 +91,7 @@ def _ping_set(m: ModuleState, call: CommandCall) -> Reply:
         raise params.bad("empty host")
     count, size, ttl, tos, timeout_ms = (
         params.integer(call, i + 2 + offset, allowed, default=default)
-        for i, (allowed, default) in enumerate(
-            zip((PING_COUNT, PING_SIZE, PING_TTL, PING_TOS, PING_TIMEOUT_MS), PING_DEFAULTS)
-        )
+        for i, (allowed, default) in enumerate(zip(PING_RANGES, PING_DEFAULTS))
     )
     _need_pdp(m)
     if m.ping is not None:
@@ -113,8 +108,7 @@ def _ping_read(m: ModuleState, call: CommandCall) -> Reply:
 
 
 def _ping_test(m: ModuleState, call: CommandCall) -> Reply:
-    ranges = (PING_COUNT, PING_SIZE, PING_TTL, PING_TOS, PING_TIMEOUT_MS)
-    return Reply(lines=["+MPING: (0,1)," + ",".join(f"({r.start}-{r.stop - 1})" for r in ranges)])
+    return Reply(lines=["+MPING: (0,1)," + ",".join(map(params.range_text, PING_RANGES))])
 
 
 def _on_ping(m: ModuleState, event: PingAnswered, out: Outcome) -> None:

@@ -59,6 +59,11 @@ def digit_flag(call: CommandCall, allowed: Container[int], default: int = 0) -> 
     return integer(call, 0, allowed, default=default)
 
 
+def range_text(values: range) -> str:
+    """``(1-255)`` as test forms print a range of supported values."""
+    return f"({values.start}-{values.stop - 1})"
+
+
 def list_text(values: object) -> str:
     """``(2,3,4)`` as test forms print a list of supported values."""
     return "(" + ",".join(str(v) for v in values) + ")"  # type: ignore[attr-defined]

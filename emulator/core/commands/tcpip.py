@@ -402,9 +402,8 @@ def _conf_read(m: ModuleState, call: CommandCall) -> Reply:
 
 def _conf_test(m: ModuleState, call: CommandCall) -> Reply:
     _mipconf_available(m)
-    s = m.profile.sockets
-    ranges = ",".join(f"({r.start}-{r.stop - 1})" for r in MIPCONF_RANGES)
-    return Reply(lines=[f"+MIPCONF: ({s.first_id}-{s.last_id}),{ranges}"])
+    ranges = ",".join(map(params.range_text, MIPCONF_RANGES))
+    return Reply(lines=[f"+MIPCONF: {params.range_text(_socket_ids(m))},{ranges}"])
 
 
 # --- +MIPREAD ------------------------------------------------------------------------------------
