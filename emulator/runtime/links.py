@@ -83,7 +83,7 @@ from ..core.events import (
 )
 from ..tls.engine import make_tls_client
 from ..tls.session import TlsClient, TlsFailure, TlsPeerClosed
-from .probes import ping_once
+from .probes import ping_once, shown_address
 from .resolve import Resolver
 from .sntp import SntpError, query_time
 
@@ -400,10 +400,9 @@ class PeerLinks:
             return
         if link.udp:
             addr, port = targets[0]
-            # +MIPRUDP names the sender as the host dialled it: its IPv4 literal (else the address the name
-            # resolved to, as +MIPDNS says) and its port, never where a --resolve rule redirected it (issue 11).
-            dialled = action.host.strip()
-            link.shown_peer = (dialled if _is_ipv4(dialled) else addr, action.port)
+            # +MIPRUDP names the sender as the host dialled it (address and port), never where a
+            # --resolve rule redirected it (issue 11).
+            link.shown_peer = (shown_address(action.host, addr), action.port)
             link.target = (addr, port)
             try:
                 await self._loop.create_datagram_endpoint(
@@ -996,14 +995,6 @@ class _DatagramLink(asyncio.DatagramProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         with self.links._guard(self.link, "connection_lost"):
             self.links._lost(self.link, exc)
-
-
-def _is_ipv4(text: str) -> bool:
-    try:
-        ipaddress.IPv4Address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _connected(sock: socket.socket) -> bool:

@@ -94,17 +94,22 @@ def _rtt_ms(started: float) -> int:
     return max(1, math.ceil((time.monotonic() - started) * 1000))
 
 
+def shown_address(dialled: str, resolved: str) -> str:
+    """The address the host is told it reached (``+MPING``, ``+MIPRUDP``'s sender): the IPv4 literal it
+    typed, even where a ``--resolve`` rule redirects it, else ``resolved`` (what ``+MIPDNS`` says for the
+    name); never a redirect target of a literal (issue 11)."""
+    try:
+        return str(ipaddress.IPv4Address(dialled.strip()))
+    except ValueError:
+        return resolved
+
+
 async def _target(loop: asyncio.AbstractEventLoop, resolver: Resolver, host: str) -> tuple[str, str] | None:
     """(the address to report, the address to probe), or None when ``host`` does not resolve."""
-    name = host.strip()
-    addresses = await resolver.resolve_name(loop, name)
+    addresses = await resolver.resolve_name(loop, host.strip())
     if not addresses:
         return None
-    try:
-        shown = str(ipaddress.IPv4Address(name))  # the literal the host typed, even when a rule redirects it
-    except ValueError:
-        shown = addresses[0]
-    return shown, addresses[0]
+    return shown_address(host, addresses[0]), addresses[0]
 
 
 async def ping_once(
