@@ -16,9 +16,9 @@ from emulator.replay import main, replay_file, replay_live
 from emulator.at_client import AtClient
 from emulator.lab.scenarios import HOST
 from emulator.lab.server import Lab
-from emulator.runtime.running import RunningModule
 from emulator.servers.pki import cert_bytes, pki_path
 from emulator.trace import read_trace
+from tests.lab_session import verifying_module
 
 
 @pytest.fixture
@@ -115,25 +115,15 @@ def record_tls_session(lab: Lab, path: Path) -> None:
     """A session that uploads the CA, verifies, opens a TLS socket to the lab's ``valid`` endpoint, sends and
     reads back (the echo), then closes: traced as a field module's would be."""
     port = lab.endpoint("valid").port
-    with RunningModule("NL668_AM_00", trace_path=path, resolve=[f"{HOST}=127.0.0.1:{port}"]) as running:
-        serial_port = running.open_serial(timeout=10)
-        try:
-            at = AtClient(serial_port)
-            at.command("AT+MIPCALL=1")
-            at.wait_urc("+MIPCALL: ")
-            root = cert_bytes("root-ca.pem")
-            at.command_with_data(f'AT+GTSSLFILE="TRUSTFILE",{len(root)}', root)
-            at.command("AT+GTSSLMODE=1")
-            at.command(f'AT+MIPOPEN=1,,"{HOST}",443,2')
-            assert at.wait_urc("+MIPOPEN: 1,", timeout=20) == "+MIPOPEN: 1,1"
-            at.command("AT+GTSSLERR?")
-            at.command_with_data("AT+MIPSEND=1,5", b"hello")
-            at.command("AT+MIPPUSH=1")
-            assert at.wait_urc("+MIPRTCP: 1,", timeout=10) == "+MIPRTCP: 1,0,68656C6C6F"
-            at.command("AT+MIPCLOSE=1")
-            at.wait_urc("+MIPCLOSE: 1,")
-        finally:
-            serial_port.close()
+    with verifying_module("NL668_AM_00", [f"{HOST}=127.0.0.1:{port}"], path) as (_running, at):
+        at.command(f'AT+MIPOPEN=1,,"{HOST}",443,2')
+        assert at.wait_urc("+MIPOPEN: 1,", timeout=20) == "+MIPOPEN: 1,1"
+        at.command("AT+GTSSLERR?")
+        at.command_with_data("AT+MIPSEND=1,5", b"hello")
+        at.command("AT+MIPPUSH=1")
+        assert at.wait_urc("+MIPRTCP: 1,", timeout=10) == "+MIPRTCP: 1,0,68656C6C6F"
+        at.command("AT+MIPCLOSE=1")
+        at.wait_urc("+MIPCLOSE: 1,")
 
 
 def test_live_replay_of_a_tls_session_against_the_lab_has_no_diff_and_another_scenario_names_gtsslerr(

@@ -13,14 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulator.at_client import AtClient
 from emulator.lab.advice import Advice, advise, load_pool
 from emulator.lab.check import CheckConfig, Report, Setting, run_check
 from emulator.lab.scenarios import HOST, by_name
 from emulator.lab.server import Lab
 from emulator.profiles import load_profile
-from emulator.runtime.running import RunningModule
 from emulator.servers.pki import cert_bytes, pki_path
+from tests.lab_session import lab_rules, verifying_module
 
 pytestmark = pytest.mark.integration
 
@@ -66,36 +65,26 @@ def through_at_why(
     """:func:`through_at`, and the module's "why" line (``ModuleState.last_why``) after the attempt."""
     scenario = by_name(name)
     port = lab.endpoint(name).port
-    rules = [f"{host}:{port}=127.0.0.1:{port}" for host in (HOST, "wrong.example.test")]
-    with RunningModule(variant, resolve=rules) as running:
-        serial = running.open_serial(timeout=10)
-        try:
-            at = AtClient(serial)
-            at.command("AT+MIPCALL=1")
-            at.wait_urc("+MIPCALL: ")
-            root = cert_bytes("root-ca.pem")
-            at.command_with_data(f'AT+GTSSLFILE="TRUSTFILE",{len(root)}', root)
-            at.command("AT+GTSSLMODE=1")
-            for line in scenario.setup:
+    rules = lab_rules(lab, [name], hosts=(HOST, "wrong.example.test"))
+    with verifying_module(variant, rules) as (running, at):
+        for line in scenario.setup:
+            at.command(line)
+        open_line = f'AT+MIPOPEN=1,,"{HOST}",{port},2'
+        if client_cert:
+            for kind, file in (("CERTFILE", "client.pem"), ("KEYFILE", "client.key")):
+                data = cert_bytes(file)
+                at.command_with_data(f'AT+GTSSLFILE="{kind}",{len(data)}', data)
+        for line in advice.at_lines if advice else ():
+            if line.startswith('AT+GTSSLFILE="TRUSTFILE"'):
+                assert advice is not None and advice.trust_pem is not None
+                at.command_with_data(line, advice.trust_pem)  # the file --write-trust writes
+            elif line.startswith("AT+MIPOPEN="):
+                open_line = line
+            else:
                 at.command(line)
-            open_line = f'AT+MIPOPEN=1,,"{HOST}",{port},2'
-            if client_cert:
-                for kind, file in (("CERTFILE", "client.pem"), ("KEYFILE", "client.key")):
-                    data = cert_bytes(file)
-                    at.command_with_data(f'AT+GTSSLFILE="{kind}",{len(data)}', data)
-            for line in advice.at_lines if advice else ():
-                if line.startswith('AT+GTSSLFILE="TRUSTFILE"'):
-                    assert advice is not None and advice.trust_pem is not None
-                    at.command_with_data(line, advice.trust_pem)  # the file --write-trust writes
-                elif line.startswith("AT+MIPOPEN="):
-                    open_line = line
-                else:
-                    at.command(line)
-            at.command(open_line)
-            result = at.wait_urc("+MIPOPEN: 1,", timeout=20)
-            return result, running.call(lambda: running.module.state.last_why)
-        finally:
-            serial.close()
+        at.command(open_line)
+        result = at.wait_urc("+MIPOPEN: 1,", timeout=20)
+        return result, running.call(lambda: running.module.state.last_why)
 
 
 @pytest.mark.parametrize(("name", "variant"), [

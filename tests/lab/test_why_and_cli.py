@@ -13,10 +13,8 @@ import pytest
 from emulator.lab.cli import main
 from emulator.lab.scenarios import HOST, SCENARIOS
 from emulator.lab.server import Lab
-from emulator.at_client import AtClient
-from emulator.servers.pki import cert_bytes
-from emulator.runtime.running import RunningModule
 from emulator.trace import read_trace
+from tests.lab_session import lab_rules, verifying_module
 
 pytestmark = pytest.mark.integration
 
@@ -24,24 +22,13 @@ pytestmark = pytest.mark.integration
 def test_the_reason_reaches_the_trace_and_the_module_state(tmp_path: Path) -> None:
     trace = tmp_path / "t.jsonl"
     with Lab(["expired", "valid"]) as lab:
-        rules = [f"{HOST}:{e.port}=127.0.0.1:{e.port}" for e in lab.endpoints]
-        with RunningModule("NL668_AM_00", resolve=rules, trace_path=trace) as running:
-            port = running.open_serial(timeout=10)
-            try:
-                at = AtClient(port)
-                at.command("AT+MIPCALL=1")
-                at.wait_urc("+MIPCALL: ")
-                root = cert_bytes("root-ca.pem")
-                at.command_with_data(f'AT+GTSSLFILE="TRUSTFILE",{len(root)}', root)
-                at.command("AT+GTSSLMODE=1")
-                at.command(f'AT+MIPOPEN=1,,"{HOST}",{lab.endpoint("expired").port},2')
-                assert at.wait_urc("+MIPOPEN: 1,") == "+MIPOPEN: 1,0"
-                failed = running.call(lambda: running.module.state.last_why)
-                at.command(f'AT+MIPOPEN=1,,"{HOST}",{lab.endpoint("valid").port},2')
-                assert at.wait_urc("+MIPOPEN: 1,") == "+MIPOPEN: 1,1"
-                opened = running.call(lambda: running.module.state.last_why)
-            finally:
-                port.close()
+        with verifying_module("NL668_AM_00", lab_rules(lab, ["expired", "valid"]), trace) as (running, at):
+            at.command(f'AT+MIPOPEN=1,,"{HOST}",{lab.endpoint("expired").port},2')
+            assert at.wait_urc("+MIPOPEN: 1,") == "+MIPOPEN: 1,0"
+            failed = running.call(lambda: running.module.state.last_why)
+            at.command(f'AT+MIPOPEN=1,,"{HOST}",{lab.endpoint("valid").port},2')
+            assert at.wait_urc("+MIPOPEN: 1,") == "+MIPOPEN: 1,1"
+            opened = running.call(lambda: running.module.state.last_why)
     assert "GTSSLERR 45" in failed and "sent alert 45" in failed and "X509 error 10" in failed
     assert opened.startswith("socket 1 opened: TLSv1 ")  # the negotiated version and suite
     whys = [r["data"] for r in read_trace(trace) if r["dir"] == "why"]

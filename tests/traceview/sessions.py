@@ -15,15 +15,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from emulator.at_client import AtClient
+from emulator.lab.scenarios import HOST
 from emulator.lab.server import Lab
 from emulator.profiles import load_profile
 from emulator.runtime.running import RunningModule
-from emulator.servers.pki import cert_bytes
 from emulator.servers.tls_servers import TlsServer
 from emulator.testing.transcripts import Step, load_transcript, replay
+from tests.lab_session import lab_rules, verifying_module
 from tests.transcripts.test_manual_tls_transcripts import HERE, scene
 
-HOST = "www.example.test"
 PROFILE = "NL668_AM_00"
 
 
@@ -61,25 +61,14 @@ def lab_failures(
     """
     trace = tmp_path / "lab.jsonl"
     with Lab(names) as lab:
-        rules = [f"{HOST}:{lab.endpoint(n).port}=127.0.0.1:{lab.endpoint(n).port}" for n in names]
-        with RunningModule(profile, resolve=rules, trace_path=trace) as running:
-            port = running.open_serial(timeout=10)
-            try:
-                at = AtClient(port)
-                at.command("AT+MIPCALL=1")
-                at.wait_urc("+MIPCALL: ")
-                root = cert_bytes("root-ca.pem")
-                at.command_with_data(f'AT+GTSSLFILE="TRUSTFILE",{len(root)}', root)
-                at.command("AT+GTSSLMODE=1")
-                for link, name in enumerate(names, start=1):
-                    at.command(f'AT+MIPOPEN={link},,"{HOST}",{lab.endpoint(name).port},2')
-                    at.wait_urc(f"+MIPOPEN: {link},", timeout=20)
-                    at.command("AT+GTSSLERR?")
-                last = len(names)
-                at.command(f"AT+MIPCLOSE={last}")
-                at.wait_urc(f"+MIPCLOSE: {last},")
-            finally:
-                port.close()
+        with verifying_module(profile, lab_rules(lab, names), trace) as (_running, at):
+            for link, name in enumerate(names, start=1):
+                at.command(f'AT+MIPOPEN={link},,"{HOST}",{lab.endpoint(name).port},2')
+                at.wait_urc(f"+MIPOPEN: {link},", timeout=20)
+                at.command("AT+GTSSLERR?")
+            last = len(names)
+            at.command(f"AT+MIPCLOSE={last}")
+            at.wait_urc(f"+MIPCLOSE: {last},")
     return trace
 
 

@@ -1,0 +1,40 @@
+"""A module in the state every lab session starts from: its serial port open, the PDP context up, the lab's
+root CA uploaded as TRUSTFILE and the server verified (+GTSSLMODE=1), so a handshake fails only for the
+reason the lab's scenario was built for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from emulator.at_client import AtClient
+from emulator.lab.scenarios import HOST
+from emulator.lab.server import Lab
+from emulator.runtime.running import RunningModule
+from emulator.servers.pki import cert_bytes
+
+
+def lab_rules(lab: Lab, names: Iterable[str], hosts: Iterable[str] = (HOST,)) -> list[str]:
+    """--resolve rules sending each host, at each named endpoint's port, to that endpoint on 127.0.0.1."""
+    ports = [lab.endpoint(name).port for name in names]
+    return [f"{host}:{port}=127.0.0.1:{port}" for host in hosts for port in ports]
+
+
+@contextmanager
+def verifying_module(
+    profile: str, resolve: list[str], trace_path: Path | None = None
+) -> Iterator[tuple[RunningModule, AtClient]]:
+    """The running module (for ``running.call``) and an AtClient on its serial port, ready to +MIPOPEN."""
+    with RunningModule(profile, resolve=resolve, trace_path=trace_path) as running:
+        port = running.open_serial(timeout=10)
+        try:
+            at = AtClient(port)
+            at.command("AT+MIPCALL=1")
+            at.wait_urc("+MIPCALL: ")
+            root = cert_bytes("root-ca.pem")
+            at.command_with_data(f'AT+GTSSLFILE="TRUSTFILE",{len(root)}', root)
+            at.command("AT+GTSSLMODE=1")
+            yield running, at
+        finally:
+            port.close()
