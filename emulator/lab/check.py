@@ -459,11 +459,18 @@ def _trace_label(trace: TraceWriter, sock: int, cells: Sequence[tuple[str, Setti
     ])
 
 
-def _trace_outcome(trace: TraceWriter, sock: int, attempt: Attempt) -> None:
-    """The "why" record of the outcome, as the runtime's driver writes it for a link event, then the close."""
+def _trace_outcome(trace: TraceWriter, sock: int, attempt: Attempt, state: ModuleState | None) -> None:
+    """The "why" record of the outcome, as the runtime's driver writes it for a link event, then the close.
+
+    Its ``gtsslerr`` is what ``AT+GTSSLERR?`` answers on ``state``'s variant (the profile's table, as the
+    driver's record and the cell's own code): -11 on an L610 where an NL668 says 45.
+    """
+    code = attempt.code
+    if code is not None and state is not None:
+        code = reported_gtsslerr(state, code, attempt.failure)
     fields: dict[str, Any] = (
         {"sock": sock, "ev": "opened"} if attempt.opened
-        else {"sock": sock, "ev": "open_failed", "gtsslerr": attempt.code}
+        else {"sock": sock, "ev": "open_failed", "gtsslerr": code}
     )
     trace.why(describe_link_event(attempt.event(sock)) or attempt.why, **fields)
     if attempt.opened:
@@ -472,19 +479,21 @@ def _trace_outcome(trace: TraceWriter, sock: int, attempt: Attempt) -> None:
 
 async def run_requests(
     requests: Iterable[TlsRequest], targets: Sequence[tuple[str, int]], config: CheckConfig,
-    cells: dict[TlsRequest, list[tuple[str, Setting]]] | None = None,
+    cells: dict[TlsRequest, list[tuple[str, Setting, ModuleState]]] | None = None,
 ) -> dict[TlsRequest, Attempt]:
     """One handshake per distinct request, concurrently on this loop (at most ``config.parallel`` at once).
 
-    With ``config.trace``, the n-th distinct request is socket n of the trace; ``cells`` names what it stands for.
+    With ``config.trace``, the n-th distinct request is socket n of the trace; ``cells`` names what it stands
+    for, and the first of them (the one its label names) gives the ``+GTSSLERR`` code the trace shows.
     """
     gate = asyncio.Semaphore(max(1, config.parallel))
     trace = config.trace
 
     async def one(sock: int, request: TlsRequest) -> Attempt:
+        these = (cells or {}).get(request, [])
         async with gate:
             if trace is not None:
-                _trace_label(trace, sock, (cells or {}).get(request, []))
+                _trace_label(trace, sock, [(v, s) for v, s, _ in these])
                 trace.net(sock, "open", f"open SSL {config.dial_name}:{config.port}", host=config.dial_name,
                           port=config.port, proto="SSL")
             try:
@@ -493,7 +502,7 @@ async def run_requests(
             except Exception as exc:  # an engine bug on a hostile server: one cell says so, the check goes on
                 attempt = Attempt(False, None, None, f"internal error: {exc!r}", "tls", _engine(request))
             if trace is not None:
-                _trace_outcome(trace, sock, attempt)
+                _trace_outcome(trace, sock, attempt, these[0][2] if these else None)
             return attempt
 
     unique = list(dict.fromkeys(requests))
@@ -527,9 +536,9 @@ async def run_check(config: CheckConfig) -> Report:
             Cell(p.name, s, r, Attempt(False, None, None, f"{config.host}: no address", "connect", _engine(r)), None)
             for p, s, _, r in planned
         ], 0, loop.time() - start, skipped)
-    cells_of: dict[TlsRequest, list[tuple[str, Setting]]] = {}
-    for p, s, _, r in planned:
-        cells_of.setdefault(r, []).append((p.name, s))
+    cells_of: dict[TlsRequest, list[tuple[str, Setting, ModuleState]]] = {}
+    for p, s, m, r in planned:
+        cells_of.setdefault(r, []).append((p.name, s, m))
     attempts = await run_requests((r for *_, r in planned), targets, config, cells_of)
     cells = []
     for profile, setting, m, request in planned:

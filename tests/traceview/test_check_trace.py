@@ -89,6 +89,20 @@ def test_check_trace_one_lifeline_per_handshake_named_by_its_cell(
     assert page.count('"kind":"fail"') == 2 and "+GTSSLMODE=1" in page
 
 
+def test_check_trace_codes_are_what_the_variant_reports(
+    lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An L610 reports an expired certificate as -11 (its [gtsslerr] table): so does the trace, as a module's does."""
+    trace = tmp_path / "l610.jsonl"
+    lab_main(["check", f"127.0.0.1:{lab.endpoint('expired').port}", "--servername", HOST, "--trust",
+              str(pki_path("root-ca.pem")), "--timeout", "5", "--profile", "L610", "--ver", "4",
+              "--cipher", "default", "--mode", "1", "--trace", str(trace)])
+    capsys.readouterr()
+    why = [r for r in read_trace(trace) if r["dir"] == "why"]
+    assert [(r["ev"], r["gtsslerr"]) for r in why] == [("open_failed", -11)]
+    assert failures(model_from_file(trace)) == {1: -11}
+
+
 def test_check_trace_holds_no_keys_or_certificate_bodies(
     lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
