@@ -37,7 +37,7 @@ from .clock import Clock
 from .codes import CmeError
 from .command_table import CommandTable, DataRequest, Outcome, Reply, Unsolicited, WaitRequest
 from . import control
-from .commands import COMMAND_TABLE, tcpip
+from .commands import COMMAND_TABLE, on_event, tcpip
 from .errors import CommandError
 from .events import ControlEvent, Event, TimerExpired
 from .module_state import ModuleClock, ModuleState
@@ -278,7 +278,7 @@ class Module:
 
     def _guarded_event(self, event: Event) -> Outcome:
         try:
-            return tcpip.on_event(self.state, event)
+            return on_event(self.state, event)
         except Exception:
             if self._strict:
                 raise

@@ -48,9 +48,12 @@ def _ping_timer(probe: int) -> tuple[str, int]:
     return ("ping-interval", probe)
 
 
-def owns(timer: object) -> bool:
-    """Whether ``timer`` is one of this module's (the ping interval)."""
-    return isinstance(timer, tuple) and len(timer) == 2 and timer[0] == "ping-interval"
+def owns(event: Event) -> bool:
+    """Whether ``event`` is for this chapter: an answer to ``PingHost`` / ``QueryTime``, or the ping interval."""
+    if isinstance(event, TimerExpired):
+        timer = event.timer
+        return isinstance(timer, tuple) and len(timer) == 2 and timer[0] == "ping-interval"
+    return isinstance(event, (PingAnswered, TimeAnswered))
 
 
 def _need_pdp(m: ModuleState) -> None:

@@ -50,11 +50,10 @@ from ..events import (
     PeerDataReceived,
     TimerExpired,
 )
-from ..events import PingAnswered, TimeAnswered
 from ..links import IllegalTransition, Link, LinkInput, LinkState
 from ..module_state import ModuleState
 from ..tls_request import TlsRequest
-from . import netdiag, params
+from . import params
 from .ssl import effective_ciphers, effective_version, reported_gtsslerr
 
 log = logging.getLogger(__name__)
@@ -487,10 +486,6 @@ def _gtset_read(m: ModuleState, call: CommandCall) -> Reply:
 
 def on_event(m: ModuleState, event: Event) -> Outcome:
     """Turn an edge event into URCs and actions. Late events for a link already gone are dropped."""
-    if isinstance(event, (PingAnswered, TimeAnswered)) or (
-        isinstance(event, TimerExpired) and netdiag.owns(event.timer)
-    ):
-        return netdiag.on_event(m, event)
     out = Outcome()
     if isinstance(event, TimerExpired):
         _on_timer(m, event.timer, out)
@@ -741,5 +736,4 @@ COMMANDS = [
         },
         defaults="IPRFMT 0",
     ),
-    *netdiag.COMMANDS,
 ]
