@@ -27,7 +27,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 
 import common  # noqa: I001
@@ -156,15 +155,14 @@ class SServer:
              "-key", str(pki_path("server.key")), "-tls1_2", "-cipher", "AES128-SHA256", "-no_ticket", "-quiet",
              "-naccept", str(10 * S_SERVER_ROUNDS)],  # then it exits
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:  # ready once it accepts (a benchmark may poll)
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+        common.wait_for(self._accepts, 10, "openssl s_server does not listen")  # it prints nothing to await
+
+    def _accepts(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     def close(self) -> None:
         self.proc.kill()
