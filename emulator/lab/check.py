@@ -219,7 +219,8 @@ class CheckConfig:
         return self.servername or self.host
 
     def module_time(self) -> datetime:
-        return self.clock if self.clock is not None else datetime.now(timezone.utc)
+        """The module clock in UTC: the table and the advice print it as UTC (``--clock`` may carry an offset)."""
+        return self.clock.astimezone(timezone.utc) if self.clock is not None else datetime.now(timezone.utc)
 
 
 @dataclass(slots=True)

@@ -226,6 +226,10 @@ def test_cli_network_and_usage_errors_are_one_clear_exit_2(tmp_path: Path, check
     assert check_cli("127.0.0.1:x").returncode == 2  # argparse: bad port
     nothing = check_cli("127.0.0.1:1", "--profile", "NL668_AM_00", "--ver", "1")  # AM_00 has no SSL 3.0
     assert nothing.returncode == 2 and "no setting to try" in nothing.stderr
+    # a --clock with an offset is the same instant, shown in UTC as the table says
+    zoned = check_cli(f"127.0.0.1:{port}", "--profile", "NL668_AM_00", "--mode", "0", "--ver", "2",
+                      "--clock", "2026-01-01T12:00:00+02:00")
+    assert "module clock 2026-01-01 10:00:00 UTC" in zoned.stdout, zoned.stdout
 
 
 def test_cli_a_stalling_and_a_non_tls_server_and_an_unknown_name_are_clear_rows(
