@@ -77,11 +77,19 @@ class ReplayResult:
 
 def replay_file(path: str | Path, profile: str | Profile = DEFAULT_PROFILE) -> ReplayResult:
     """Replay a trace (``.jsonl``, or any file whose first line is a JSON object) or a plain log."""
+    text, records = _read_recording(path)
+    if records is not None:
+        return replay_trace(records, profile, str(path))
+    return replay_plain(text, profile, str(path))
+
+
+def _read_recording(path: str | Path) -> tuple[str, list[dict[str, str]] | None]:
+    """The file's text, and its records when it is a trace (its first line is a JSON object)."""
     text = Path(path).read_text(encoding="latin-1")
     first = next((line for line in text.splitlines() if line.strip()), "")
-    if first.lstrip().startswith("{"):
-        return replay_trace([json.loads(line) for line in text.splitlines() if line.strip()], profile, str(path))
-    return replay_plain(text, profile, str(path))
+    if not first.lstrip().startswith("{"):
+        return text, None
+    return text, [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def _replay_profile(profile: str | Profile) -> Profile:
@@ -214,23 +222,18 @@ def replay_live(
     """
     from .runtime.running import RunningModule  # here: the offline replayer needs no sockets or threads
 
-    text = Path(path).read_text(encoding="latin-1")
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    text, records = _read_recording(path)
     loaded = load_profile(profile) if isinstance(profile, str) else profile
-    if first.lstrip().startswith("{"):
-        records = [r for r in (json.loads(line) for line in text.splitlines() if line.strip())
-                   if r.get("dir") in ("host", "module")]
-        start = datetime.fromisoformat(records[0]["t"]) if records else None
-        with RunningModule(loaded, initial_clock=start, resolve=resolve) as running:
-            port = running.open_serial(timeout=0.1)
-            try:
-                return _live_trace(_LiveLine(port, line_timeout), records, list(uploads), str(path))
-            finally:
-                port.close()
-    with RunningModule(loaded, resolve=resolve) as running:
+    if records is not None:
+        records = [r for r in records if r.get("dir") in ("host", "module")]
+    start = datetime.fromisoformat(records[0]["t"]) if records else None  # a plain log: now
+    with RunningModule(loaded, initial_clock=start, resolve=resolve) as running:
         port = running.open_serial(timeout=0.1)
         try:
-            return _live_plain(_LiveLine(port, line_timeout), text, str(path))
+            line = _LiveLine(port, line_timeout)
+            if records is not None:
+                return _live_trace(line, records, list(uploads), str(path))
+            return _live_plain(line, text, str(path))
         finally:
             port.close()
 
