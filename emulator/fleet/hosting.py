@@ -224,11 +224,7 @@ class ModuleHost:
     def remove(self, station: Station) -> None:
         """Power a module off: its line, timers and sockets (waits until the sockets are closed)."""
         self.call(station.close)
-
-        async def closed() -> None:
-            await station.links.wait_closed()
-
-        self.run(closed)
+        self.run(station.links.wait_closed)
 
     def close(self) -> None:
         """Stop the loop thread (modules still on it are dropped with it)."""

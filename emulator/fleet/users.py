@@ -26,30 +26,34 @@ from locust import User, events, task
 
 from ..at_client import AtError
 from .module import FleetModule
-from .scenarios import SCENARIOS, ProfileMix, Session, Settings, parse_mix, parse_target
+from .scenarios import DEFAULT_TARGET, SCENARIOS, ProfileMix, Session, Settings, parse_mix, parse_target
 
 logger = logging.getLogger(__name__)
 # Locust logs at INFO; the emulator's INFO lines (one per socket event, per module) would drown its output.
 # NL668_LOGLEVEL=INFO (or DEBUG) brings them back.
 logging.getLogger("emulator").setLevel(os.environ.get("NL668_LOGLEVEL", "WARNING").upper())
 
+#: the option defaults are the Settings' own, so a run without an option behaves as Settings() does
+_DEFAULTS = Settings()
 _OPTIONS: list[tuple[str, dict[str, Any]]] = [
-    ("--nl668-scenario", dict(choices=SCENARIOS, default="tls-connect", env_var="NL668_SCENARIO",
+    ("--nl668-scenario", dict(choices=SCENARIOS, default=_DEFAULTS.scenario, env_var="NL668_SCENARIO",
                               help="tls-connect | tls-echo | reconnect-storm")),
-    ("--nl668-profiles", dict(default="NL668_AM_00", env_var="NL668_PROFILES",
+    ("--nl668-profiles", dict(default=_DEFAULTS.profiles, env_var="NL668_PROFILES",
                               help="profile mix, e.g. NL668_EU_00:70,M910:30")),
     ("--nl668-trust", dict(default="", env_var="NL668_TRUST",
                            help="PEM trust file(s), comma-separated: uploaded as TRUSTFILE, +GTSSLMODE=1")),
     ("--nl668-resolve", dict(default="", env_var="NL668_RESOLVE",
                              help="HOST[:PORT]=ADDR[:PORT] rules, comma-separated (as nl668-emu --resolve)")),
-    ("--nl668-rate", dict(type=float, default=1.0, env_var="NL668_RATE",
+    ("--nl668-rate", dict(type=float, default=_DEFAULTS.rate, env_var="NL668_RATE",
                           help="connects (tls-connect) or round trips (tls-echo) a second per module; 0: back to back")),
-    ("--nl668-payload", dict(type=int, default=16, env_var="NL668_PAYLOAD", help="bytes per echo round trip")),
-    ("--nl668-storm-period", dict(type=float, default=10.0, env_var="NL668_STORM_PERIOD",
+    ("--nl668-payload", dict(type=int, default=_DEFAULTS.payload, env_var="NL668_PAYLOAD",
+                             help="bytes per echo round trip")),
+    ("--nl668-storm-period", dict(type=float, default=_DEFAULTS.storm_period, env_var="NL668_STORM_PERIOD",
                                   help="reconnect-storm: seconds between PDP drops (wall-clock aligned)")),
     ("--nl668-at", dict(default="", env_var="NL668_AT",
                         help="AT lines each module runs first, |-separated (e.g. AT+GTSSLVER=4;+GTSSLCIPHER=7,1)")),
-    ("--nl668-timeout", dict(type=float, default=30.0, env_var="NL668_TIMEOUT", help="AT and URC deadline, s")),
+    ("--nl668-timeout", dict(type=float, default=_DEFAULTS.timeout, env_var="NL668_TIMEOUT",
+                             help="AT and URC deadline, s")),
 ]
 
 
@@ -66,10 +70,12 @@ def settings_from(options: Any) -> Settings:
     def get(name: str, default: Any) -> Any:
         return getattr(options, f"nl668_{name}", default)
 
+    d = _DEFAULTS
     return Settings.from_text(
-        scenario=get("scenario", "tls-connect"), profiles=get("profiles", "NL668_AM_00"), trust=get("trust", ""),
-        resolve=get("resolve", ""), rate=float(get("rate", 1.0)), payload=int(get("payload", 16)),
-        storm_period=float(get("storm_period", 10.0)), setup_at=get("at", ""), timeout=float(get("timeout", 30.0)),
+        scenario=get("scenario", d.scenario), profiles=get("profiles", d.profiles), trust=get("trust", ""),
+        resolve=get("resolve", ""), rate=float(get("rate", d.rate)), payload=int(get("payload", d.payload)),
+        storm_period=float(get("storm_period", d.storm_period)), setup_at=get("at", ""),
+        timeout=float(get("timeout", d.timeout)),
     )
 
 
@@ -88,7 +94,7 @@ class ModuleUser(User):
 
     abstract = True
     #: the default target; Locust's ``--host`` overrides it
-    host = "tls://127.0.0.1:443"
+    host = DEFAULT_TARGET
 
     module: FleetModule
 
