@@ -51,6 +51,7 @@ def gtsslerr(m: InMemoryModule) -> bytes:
 
 
 def bare_base64(pem: bytes) -> bytes:
+    """The PEM body without its armour, CR LF lines: what the field host first uploaded."""
     return b"".join(line + b"\r\n" for line in pem.splitlines() if not line.startswith(b"-----"))
 
 

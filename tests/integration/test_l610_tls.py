@@ -20,14 +20,10 @@ import pytest
 from emulator.profiles import load_profile
 from emulator.servers.pki import cert_bytes
 from emulator.servers.tls_servers import ServerSettings, StallServer, TlsServer
+from tests.core.test_l610_gtssl import bare_base64
 from tests.integration.test_tls_sockets import gtsslerr, module, open_ssl, rule, upload
 
 pytestmark = pytest.mark.integration
-
-
-def bare_base64(pem: bytes) -> bytes:
-    """The PEM body without its armour, CR LF lines: what the field host first uploaded."""
-    return b"".join(line + b"\r\n" for line in pem.splitlines() if not line.startswith(b"-----"))
 
 
 def expired_chain(tmp_path: Path) -> ServerSettings:

@@ -19,6 +19,7 @@ from emulator.tls import TlsClient, TlsFailure
 from emulator.tls.alert_codes import classify_failure, gtsslerr_for
 from emulator.tls.legacy import LegacyTlsClient
 from tests.tls.conftest import ROOT, UTC, connect, new_server, pump, request, server_context
+from tests.tls.test_failures import bare_base64
 
 EXPIRED = ("server-expired.pem", "server-expired.key")
 
@@ -31,10 +32,6 @@ def failure_of(req: TlsRequest, server_ctx: SSL.Context, *, legacy: bool = False
     with pytest.raises(TlsFailure) as info:
         pump(client, server)  # type: ignore[arg-type]  # the legacy client has TlsClient's interface
     return info.value
-
-
-def bare_base64(pem: bytes) -> bytes:
-    return b"".join(line + b"\n" for line in pem.splitlines() if not line.startswith(b"-----"))
 
 
 class TestRealHandshakes:
