@@ -62,7 +62,7 @@ from emulator.core.tls_request import TlsRequest
 from . import keylog
 from .alert_codes import TlsFailure, TlsPeerClosed, classify_failure
 from .context_factory import LEGACY_CIPHER_IDS, is_ip_literal, set_module_time
-from .session import HandshakeSteps
+from .session import WIRE_VERSION_NAMES, HandshakeSteps
 
 __all__ = [
     "IANA_SUITES",
@@ -101,8 +101,6 @@ _SUITE_NAMES: dict[int, str] = {
     0x003C: "AES128-SHA256", 0x003D: "AES256-SHA256", 0x0067: "DHE-RSA-AES128-SHA256",
     0x006B: "DHE-RSA-AES256-SHA256",
 }
-
-_VERSION_NAMES: dict[tuple[int, int], str] = {(3, 0): "SSLv3", (3, 1): "TLSv1", (3, 2): "TLSv1.1", (3, 3): "TLSv1.2"}
 
 #: OpenSSL's ``x509table`` (ssl/statem/statem_lib.c, tls-engine.md §1.4): X509_V_ERR_* -> alert.
 #: Copied so both engines send the same alert for the same verification failure.
@@ -481,7 +479,8 @@ class LegacyTlsClient:
         """``"<version> <cipher>"``, e.g. ``"SSLv3 DES-CBC3-SHA (tlslite-ng)"``; "" before the handshake."""
         if not self._handshake_done:
             return ""
-        version = _VERSION_NAMES.get(tuple(self._conn.version), str(self._conn.version))
+        major, minor = self._conn.version
+        version = WIRE_VERSION_NAMES.get(major << 8 | minor, str(self._conn.version))
         suite = _SUITE_NAMES.get(self._conn.session.cipherSuite, f"{self._conn.session.cipherSuite:#06x}")
         return f"{version} {suite} (tlslite-ng)"
 

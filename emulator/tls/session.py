@@ -277,8 +277,9 @@ class TlsClient:
         return self._failure
 
 
-#: ``+GTSSLVER`` -> the protocol name OpenSSL prints (both engines' trace steps read alike).
-VERSION_NAMES: dict[int, str] = {1: "SSLv3", 2: "TLSv1", 3: "TLSv1.1", 4: "TLSv1.2"}
+#: A protocol version as on the wire -> the name OpenSSL prints (both engines' trace steps and
+#: ``negotiated`` read alike). ``+GTSSLVER`` 1-4 are 0x0300-0x0303 (SSL 3.0 to TLS 1.2).
+WIRE_VERSION_NAMES: dict[int, str] = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2"}
 
 
 class HandshakeSteps:
@@ -309,7 +310,7 @@ class HandshakeSteps:
         self._head += data
         hello = _parse_server_hello(self._head)
         if hello is not None:
-            self._chosen = (_WIRE_VERSIONS.get(hello[0], f"{hello[0]:#06x}"), self._suite_name(hello[1]))
+            self._chosen = (WIRE_VERSION_NAMES.get(hello[0], f"{hello[0]:#06x}"), self._suite_name(hello[1]))
         if hello is not None or len(self._head) > 16384 or (len(self._head) >= 6 and self._head[0] != 22):
             self.sniffing = False  # found, or not a handshake record at all (an alert, garbage)
             self._head = b""
@@ -332,7 +333,7 @@ class HandshakeSteps:
         steps: list[dict[str, Any]] = []
         if "hello" not in self._reported:
             self._reported.add("hello")
-            version = VERSION_NAMES.get(self._request.version, str(self._request.version))
+            version = WIRE_VERSION_NAMES.get(0x0300 + self._request.version - 1, str(self._request.version))
             name = self._request.server_name
             text = f"ClientHello {version}, {len(self._offered)} suites: {' '.join(self._offered)}"
             steps.append({"ev": "client_hello", "text": text + (f", SNI {name}" if name else ""),
@@ -360,10 +361,6 @@ class HandshakeSteps:
             self._reported.add("done")
             steps.append({"ev": "handshake_done", "text": f"handshake done: {done}", "negotiated": done})
         return steps
-
-
-#: The ServerHello's protocol version -> OpenSSL's name for it.
-_WIRE_VERSIONS: dict[int, str] = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2"}
 
 
 def _parse_server_hello(data: bytes) -> tuple[int, int] | None:
