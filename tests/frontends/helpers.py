@@ -1,4 +1,5 @@
-"""What the front-end tests share: a CLI subprocess that is ready when its banner is out, and its console."""
+"""What the front-end tests share: a CLI subprocess that is ready when its banner is out, its console, and the AT / OK
+round trip that shows a port is served."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+import serial
 
 TIMEOUT = 10.0
 
@@ -51,3 +53,8 @@ def control(port: int, *lines: str) -> list[str]:
             f.flush()
             replies.append(f.readline().decode().rstrip("\n"))
         return replies
+
+
+def at_ok(port: serial.SerialBase) -> None:
+    port.write(b"AT\r")
+    assert port.read(9) == b"AT\r\r\nOK\r\n"

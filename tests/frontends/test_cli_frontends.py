@@ -10,14 +10,9 @@ import pytest
 import serial
 
 from emulator.trace import read_trace
-from tests.frontends.helpers import TIMEOUT, control, serving
+from tests.frontends.helpers import TIMEOUT, at_ok, control, serving
 
 pytestmark = pytest.mark.integration
-
-
-def at_ok(port: serial.SerialBase) -> None:
-    port.write(b"AT\r")
-    assert port.read(9) == b"AT\r\r\nOK\r\n"
 
 
 def test_tcp_port_file_and_control(tmp_path: Path) -> None:

@@ -11,16 +11,12 @@ import serial
 from emulator.console import ControlServer
 from emulator.runtime.running import RunningModule
 from emulator.transports.tcp import TcpTransport, parse_endpoint
+from tests.frontends.helpers import at_ok
 
 #: pyserial 3.5's rfc2217 client names and starts its reader thread with deprecated calls
 PYSERIAL_RFC2217 = pytest.mark.filterwarnings(r"ignore:set(Daemon|Name)\(\) is deprecated:DeprecationWarning")
 
 pytestmark = pytest.mark.integration
-
-
-def at_ok(port: serial.SerialBase) -> None:
-    port.write(b"AT\r")
-    assert port.read(9) == b"AT\r\r\nOK\r\n"
 
 
 @pytest.mark.parametrize("text", ["0", ":0", "127.0.0.1:0"])
