@@ -44,7 +44,9 @@ _CMD_SOCKET = re.compile(r"^AT\+MIP(?:OPEN|SEND|CLOSE|PUSH|READ|SETS|STAT|TSEND|
 #: a URC's or answer's socket id: +MIPOPEN: 1,0  +MIPRTCP: 1,...
 _URC_SOCKET = re.compile(r"^\+MIP(?:OPEN|SEND|CLOSE|PUSH|RTCP|RUDP|READ|STAT|SETS): (\d+)\s*,")
 _FINAL = re.compile(r"^(OK|ERROR|NO CARRIER|\+CME ERROR: .*|\+CMS ERROR: .*)$")
-_ERROR_LINE = re.compile(r"^(ERROR|\+CME ERROR: .*|\+CMS ERROR: .*|\+MIPOPEN: \d+,0|\+MIPSTAT: \d+,1|\+GTSSLERR: \d+)$")
+#: answers marked as errors; +GTSSLERR: 0 is "no error", an L610's codes are negative (-11, -19)
+_ERROR_LINE = re.compile(
+    r"^(ERROR|\+CME ERROR: .*|\+CMS ERROR: .*|\+MIPOPEN: \d+,0|\+MIPSTAT: \d+,1|\+GTSSLERR: -?[1-9]\d*)$")
 _WHY_SOCKET = re.compile(r"^socket (\d+) ")
 _WHY_CODE = re.compile(r"\(GTSSLERR (\d+)\)")
 _SENT_ALERT = re.compile(r"sent alert (\d+)")

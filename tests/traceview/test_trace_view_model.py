@@ -137,6 +137,18 @@ def test_the_page_fetches_nothing() -> None:
     assert "default-src 'none'" in page
 
 
+def test_a_gtsslerr_answer_is_marked_when_it_names_an_error_also_an_l610_s_negative_code() -> None:
+    base = {"t": "2026-01-01T00:00:00.000000+00:00"}
+
+    def marked(answer: str) -> bool:
+        model = build_model([{**base, "dir": "host", "data": "AT+GTSSLERR?\r"},
+                             {**base, "dir": "module", "data": f"\r\n{answer}\r\n\r\nOK\r\n"}])
+        return any(r["err"] for r in model["rows"])
+
+    assert marked("+GTSSLERR: 45") and marked("+GTSSLERR: -11")
+    assert not marked("+GTSSLERR: 0")  # no error since power-on
+
+
 def test_reason_in_words() -> None:
     text = ("socket 1 open failed (GTSSLERR 45): sent alert 45; X509 error 10 at depth 0; "
             "OpenSSL: certificate verify failed")
