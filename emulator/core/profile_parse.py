@@ -20,6 +20,7 @@ import difflib
 import ipaddress
 import math
 from collections.abc import Collection, Mapping
+from dataclasses import MISSING, fields
 from types import MappingProxyType
 from typing import Any, Final, NoReturn, cast
 
@@ -249,9 +250,17 @@ _TABLE_KEYS: Final[Mapping[str, frozenset[str]]] = {
     "gtsslerr": frozenset(failure.value for failure in FailureClass),
 }
 
-#: keys added after profiles were written: a table may leave them out (the field's default applies)
-_OPTIONAL_KEYS: Final[Mapping[str, frozenset[str]]] = {"at": frozenset({"data_after_cr"}),
-                                                        "sockets": frozenset({"close_after_end", "mipconf"})}
+
+
+def _field_defaults(facts: type) -> Mapping[str, Any]:
+    return MappingProxyType({f.name: f.default for f in fields(facts) if f.default is not MISSING})
+
+
+#: keys added after profiles were written: a table may leave them out and then reads as if it said the
+#: field's default (profile.py holds the one copy of each default)
+_OPTIONAL_KEYS: Final[Mapping[str, Mapping[str, Any]]] = {
+    "at": _field_defaults(AtFacts), "sockets": _field_defaults(SocketFacts),
+}
 
 
 def _identity(t: Mapping[str, Any], p: str, w: str) -> Identity:
@@ -327,9 +336,7 @@ def _at(t: Mapping[str, Any], p: str, w: str) -> AtFacts:
         echo_data=_bool(t, "echo_data", p, w),
         prompt=_str(t, "prompt", p, w),
         non_at_line=cast(NonAtLine, _choice(t, "non_at_line", p, w, NON_AT_LINES)),
-        data_after_cr=cast(DataAfterCr, _choice(t, "data_after_cr", p, w, DATA_AFTER_CR))
-        if "data_after_cr" in t
-        else "lf-is-terminator",
+        data_after_cr=cast(DataAfterCr, _choice(t, "data_after_cr", p, w, DATA_AFTER_CR)),
     )
 
 
@@ -386,10 +393,8 @@ def _sockets(t: Mapping[str, Any], p: str, w: str) -> SocketFacts:
         close_type_tcp=_int(t, "close_type_tcp", p, w, range(0, 3), "a close type (0-2)"),
         peer_close=cast(PeerClose, _choice(t, "peer_close", p, w, PEER_CLOSES)),
         push_after_send=_bool(t, "push_after_send", p, w),
-        close_after_end=cast(CloseAfterEnd, _choice(t, "close_after_end", p, w, CLOSES_AFTER_END))
-        if "close_after_end" in t
-        else "ok",
-        mipconf=_bool(t, "mipconf", p, w) if "mipconf" in t else False,
+        close_after_end=cast(CloseAfterEnd, _choice(t, "close_after_end", p, w, CLOSES_AFTER_END)),
+        mipconf=_bool(t, "mipconf", p, w),
     )
 
 
@@ -427,11 +432,12 @@ def _table(name: str, value: object, where: str) -> tuple[Any, str]:
     if not isinstance(value, Mapping):
         _fail(where, path, f"expected a table, got {_kind(value)}")
     keys = _TABLE_KEYS[name] | {"source"}
-    _check_keys(value, path, where, keys, keys - _OPTIONAL_KEYS.get(name, frozenset()))
+    optional = _OPTIONAL_KEYS.get(name, {})
+    _check_keys(value, path, where, keys, keys - optional.keys())
     source = _str(value, "source", path, where)
     if not source.strip():
         _fail(where, f"{path}.source", "must not be blank")
-    return _READERS[name](value, path, where), source
+    return _READERS[name]({**optional, **value}, path, where), source
 
 
 def _schema(data: Mapping[str, Any], where: str) -> None:

@@ -334,6 +334,19 @@ def test_the_template_is_valid(tmp_path: Path) -> None:
     assert profile.at.prompt == "\r\n> "
 
 
+def test_keys_added_later_take_the_field_default_or_the_value_given(tmp_path: Path) -> None:
+    # FULL predates data_after_cr, close_after_end and mipconf: it gets profile.py's defaults.
+    default = load_profile(_write(tmp_path, FULL))
+    assert (default.at.data_after_cr, default.sockets.close_after_end, default.sockets.mipconf) == (
+        "lf-is-terminator", "ok", False)
+    text = _mutate(FULL, 'non_at_line = "ignore"', 'non_at_line = "ignore"\ndata_after_cr = "lf-is-data"')
+    text = _mutate(text, "push_after_send = false", 'push_after_send = false\nclose_after_end = "error"\nmipconf = true')
+    given = load_profile(_write(tmp_path, text, "GIVEN.toml"))
+    assert (given.at.data_after_cr, given.sockets.close_after_end, given.sockets.mipconf) == ("lf-is-data", "error", True)
+    bad = _mutate(FULL, "push_after_send = false", "push_after_send = false\nmipconf = 1")
+    assert "$.sockets.mipconf" in str(_refusal(_write(tmp_path, bad, "BAD.toml")))
+
+
 BAD = [
     # (what, old text, new text, expected path, a word of the reason)
     ("unknown key", "default_version = 2", "default_version = 2\ncolour = 3", "$.ssl.colour", "unknown"),
