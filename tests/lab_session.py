@@ -15,18 +15,19 @@ from emulator.runtime.running import RunningModule
 from emulator.servers.pki import cert_bytes
 
 
-def lab_rules(lab: Lab, names: Iterable[str], hosts: Iterable[str] = (HOST,)) -> list[str]:
-    """--resolve rules sending each host, at each named endpoint's port, to that endpoint on 127.0.0.1."""
-    ports = [lab.endpoint(name).port for name in names]
+def lab_rules(lab: Lab, names: Iterable[str] | None = None, hosts: Iterable[str] = (HOST,)) -> list[str]:
+    """--resolve rules sending each host, at each named endpoint's port (every endpoint's when no names), to
+    that endpoint on 127.0.0.1."""
+    ports = [lab.endpoint(name).port for name in names] if names is not None else [e.port for e in lab.endpoints]
     return [f"{host}:{port}=127.0.0.1:{port}" for host in hosts for port in ports]
 
 
 @contextmanager
 def verifying_module(
-    profile: str, resolve: list[str], trace_path: Path | None = None
+    profile: str, resolve: list[str], trace_path: Path | None = None, *, strict: bool = False
 ) -> Iterator[tuple[RunningModule, AtClient]]:
     """The running module (for ``running.call``) and an AtClient on its serial port, ready to +MIPOPEN."""
-    with RunningModule(profile, resolve=resolve, trace_path=trace_path) as running:
+    with RunningModule(profile, resolve=resolve, trace_path=trace_path, strict=strict) as running:
         port = running.open_serial(timeout=10)
         try:
             at = AtClient(port)

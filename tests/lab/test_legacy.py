@@ -17,10 +17,10 @@ from emulator.lab.scenarios import HOST
 from emulator.lab.server import Lab, LiteServer
 from emulator.at_client import AtClient, AtError
 from emulator.servers.pki import cert_bytes
-from emulator.runtime.running import RunningModule
 from emulator.tls.engine import make_tls_client, needs_legacy
 from emulator.tls.legacy import IANA_SUITES, LegacyTlsClient
 from emulator.tls.session import TlsClient, TlsFailure
+from tests.lab_session import lab_rules, verifying_module
 
 pytestmark = pytest.mark.integration
 
@@ -33,28 +33,8 @@ def lab() -> Iterator[Lab]:
 
 @pytest.fixture
 def m910(lab: Lab) -> Iterator[AtClient]:
-    with module("M910", lab) as at:
+    with verifying_module("M910", lab_rules(lab), strict=True) as (_running, at):
         yield at
-
-
-class module:  # noqa: N801 - used like contextlib's helpers
-    def __init__(self, variant: str, lab: Lab) -> None:
-        self.running = RunningModule(variant, strict=True, resolve=[f"{HOST}:{e.port}=127.0.0.1:{e.port}"
-                                                                    for e in lab.endpoints])
-
-    def __enter__(self) -> AtClient:
-        self.port = self.running.open_serial(timeout=10)
-        at = AtClient(self.port)
-        at.command("AT+MIPCALL=1")
-        at.wait_urc("+MIPCALL: ")
-        data = cert_bytes("root-ca.pem")
-        at.command_with_data(f'AT+GTSSLFILE="TRUSTFILE",{len(data)}', data)
-        at.command("AT+GTSSLMODE=1")
-        return at
-
-    def __exit__(self, *exc: object) -> None:
-        self.port.close()
-        self.running.close()
 
 
 def open_ssl(at: AtClient, port: int) -> str:
@@ -95,7 +75,7 @@ def test_each_3des_id_negotiates_at_tls12_on_m910(lab: Lab, m910: AtClient, ciph
 
 @pytest.mark.parametrize("command", ["AT+GTSSLVER=1", "AT+GTSSLCIPHER=1,1", "AT+GTSSLCIPHER=6,1"])
 def test_refused_on_a_variant_without_them(lab: Lab, command: str) -> None:
-    with module("NL668_AM_00", lab) as at:
+    with verifying_module("NL668_AM_00", lab_rules(lab), strict=True) as (_running, at):
         with pytest.raises(AtError):
             at.command(command)
         assert open_ssl(at, lab.endpoint("3des-only").port) == "+MIPOPEN: 1,0"  # its defaults offer no 3DES
