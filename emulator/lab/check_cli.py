@@ -214,7 +214,12 @@ def check_main(argv: list[str]) -> int:
         if pem is None:
             written = "no TRUSTFILE to write: the advice found none"
         else:
-            Path(args.write_trust).write_bytes(pem)
+            try:
+                Path(args.write_trust).write_bytes(pem)
+            except OSError as exc:
+                print(f"nl668-lab check: error: cannot write --write-trust {args.write_trust}: {exc.strerror or exc}",
+                      file=sys.stderr)
+                return 2
             written = f'wrote {args.write_trust} ({len(pem)} bytes): AT+GTSSLFILE="TRUSTFILE",{len(pem)}'
     status = report.exit_status(require_all=args.require_all)
     if args.json:

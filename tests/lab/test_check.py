@@ -206,6 +206,10 @@ def test_cli_table_exit_codes_json_and_write_trust(lab: Lab, tmp_path: Path, che
     assert selfsigned.returncode == 1  # nothing connects in mode 1 as things are ...
     assert out.read_bytes().strip() == pki_path("server-self-signed.pem").read_bytes().strip()  # ... with it, it would
     assert f'AT+GTSSLFILE="TRUSTFILE",{len(out.read_bytes())}' in selfsigned.stdout
+    unwritable = check_cli(f"127.0.0.1:{lab.endpoint('self-signed').port}", *common, "--mode", "1",
+                           "--write-trust", str(tmp_path / "no-such-dir" / "trust.pem"))
+    assert unwritable.returncode == 2 and "cannot write --write-trust" in unwritable.stderr
+    assert "Traceback" not in unwritable.stderr
 
     # an explicit setting that connects, --require-all: 0
     assert check_cli(f"127.0.0.1:{lab.endpoint('tls1.2-only').port}", *common, "--ver", "4", "--cipher",
