@@ -4,7 +4,7 @@
 in the page template, :mod:`.cli` is ``nl668-emu trace-view``.
 """
 
-from .model import build_model, model_from_file, read_records
+from .model import build_model, model_from_file
 from .render import render_model, render_trace
 
-__all__ = ["build_model", "model_from_file", "read_records", "render_model", "render_trace"]
+__all__ = ["build_model", "model_from_file", "render_model", "render_trace"]

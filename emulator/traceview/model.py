@@ -139,12 +139,6 @@ def read_numbered(path: str | Path) -> tuple[list[tuple[int, dict[str, Any]]], i
     return records, bad
 
 
-def read_records(path: str | Path) -> tuple[list[dict[str, Any]], int]:
-    """The records of a trace file and how many lines were not records (skipped, never fatal)."""
-    numbered, bad = read_numbered(path)
-    return [record for _, record in numbered], bad
-
-
 def _lines(data: str) -> list[str]:
     return [line for line in re.split(r"\r\n|\r|\n", data) if line]
 
