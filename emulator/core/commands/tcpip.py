@@ -212,9 +212,7 @@ def _open_test(m: ModuleState, call: CommandCall) -> Reply:
     return Reply(lines=[f'+MIPOPEN: ({s.first_id}-{s.last_id}),(1-65535),"host",(1-65535),(0-2)'])
 
 
-def _open_failed(
-    m: ModuleState, link: Link, gtsslerr: int | None, failure: FailureClass | None = None
-) -> list[Unsolicited]:
+def _open_failed(m: ModuleState, link: Link, gtsslerr: int | None, failure: FailureClass | None) -> list[Unsolicited]:
     """Tell the host an open failed, in the profile's form; set +GTSSLERR for SSL sockets."""
     if link.protocol is Protocol.SSL:
         # A failure with no TLS alert (refused, reset, no address) is not an SSL error (chosen).
