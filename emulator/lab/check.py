@@ -33,7 +33,6 @@ ServerHello, certificates, alerts, handshake done), the "why" record of the outc
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from emulator.core.tls_request import TlsRequest
 from emulator.runtime.links import describe_socket_error
 from emulator.runtime.resolve import Resolver
 from emulator.tls.alert_codes import TlsFailure, TlsPeerClosed
+from emulator.tls.context_factory import is_ip_literal
 from emulator.tls.engine import make_tls_client, needs_legacy
 
 if TYPE_CHECKING:
@@ -431,18 +431,10 @@ async def attempt_handshake(
 async def _targets(config: CheckConfig) -> list[tuple[str, int]]:
     """Where the module's socket would connect: ``--resolve`` first, then DNS (the runtime's resolver)."""
     loop = asyncio.get_running_loop()
-    if config.servername and _is_address(config.host):
+    if config.servername and is_ip_literal(config.host):
         override = config.resolver.lookup(config.servername, config.port)
         return [override] if override else [(config.host, config.port)]
     return await config.resolver.resolve(loop, config.host, config.port)
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def cell_name(variant: str, setting: Setting) -> str:
