@@ -19,6 +19,7 @@ import asyncio
 import ssl
 import warnings
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,7 +33,7 @@ from emulator.core.codes import FailureClass
 from emulator.tls.alert_codes import TIME_ERRORS, X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 from emulator.tls.context_factory import is_ip_literal
 
-from .check import Attempt, Cell, Report, Setting, attempt_handshake
+from .check import Attempt, Cell, CheckError, Report, Setting, attempt_handshake
 
 __all__ = ["Advice", "advise", "cclk", "describe_cert", "load_pool"]
 
@@ -77,21 +78,31 @@ def cclk(instant: datetime) -> str:
 
 
 def load_pool(paths: Sequence[str | Path], *, system: bool = True) -> list[x509.Certificate]:
-    """Certificates to look a missing issuer up in: the given PEM files, then the system CA bundle."""
+    """Certificates to look a missing issuer up in: the given PEM files, then the system CA bundle.
+
+    Raises:
+        CheckError: a given file cannot be read or holds no certificate (a system bundle that is
+            missing or unreadable is only left out: the user did not name it).
+    """
     pool: list[x509.Certificate] = []
-    files = [Path(p) for p in paths]
-    if system:
-        cafile = ssl.get_default_verify_paths().cafile
-        if cafile:
-            files.append(Path(cafile))
-    for path in files:
+    for path in paths:
         try:
-            with warnings.catch_warnings():  # old roots in system bundles trip cryptography's deprecations
-                warnings.simplefilter("ignore")
-                pool += x509.load_pem_x509_certificates(path.read_bytes())
-        except (OSError, ValueError):
-            continue
+            pool += _load_pem_certs(Path(path))
+        except OSError as exc:
+            raise CheckError(f"cannot read --ca-pool {path}: {exc.strerror or exc}") from None
+        except ValueError:
+            raise CheckError(f"--ca-pool {path} holds no PEM certificate") from None
+    cafile = ssl.get_default_verify_paths().cafile if system else None
+    if cafile:
+        with suppress(OSError, ValueError):
+            pool += _load_pem_certs(Path(cafile))
     return pool
+
+
+def _load_pem_certs(path: Path) -> list[x509.Certificate]:
+    with warnings.catch_warnings():  # old roots in system bundles trip cryptography's deprecations
+        warnings.simplefilter("ignore")
+        return x509.load_pem_x509_certificates(path.read_bytes())
 
 
 def _certs(attempt: Attempt) -> list[x509.Certificate]:

@@ -184,8 +184,8 @@ def render(report: Report, advice: list[Advice]) -> str:
 async def _run(args: argparse.Namespace, trace: TraceWriter | None) -> tuple[Report, list[Advice]]:
     config = _config(args)
     config.trace = trace
+    pool = load_pool(args.ca_pool, system=not args.no_system_ca)  # a bad --ca-pool stops before any handshake
     report = await run_check(config)
-    pool = load_pool(args.ca_pool, system=not args.no_system_ca)
     return report, await advise(report, pool)
 
 

@@ -227,6 +227,12 @@ def test_cli_network_and_usage_errors_are_one_clear_exit_2(tmp_path: Path, check
     assert "unreachable" in refused.stdout
     missing = check_cli("127.0.0.1:1", "--trust", str(tmp_path / "nope.pem"))
     assert missing.returncode == 2 and "cannot read TRUSTFILE" in missing.stderr
+    no_pool = check_cli("127.0.0.1:1", "--ca-pool", str(tmp_path / "nope.pem"))
+    assert no_pool.returncode == 2 and "--ca-pool" in no_pool.stderr and "Traceback" not in no_pool.stderr
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate")
+    bad_pool = check_cli("127.0.0.1:1", "--ca-pool", str(not_pem))
+    assert bad_pool.returncode == 2 and "holds no PEM certificate" in bad_pool.stderr
     assert check_cli("127.0.0.1:x").returncode == 2  # argparse: bad port
     nothing = check_cli("127.0.0.1:1", "--profile", "NL668_AM_00", "--ver", "1")  # AM_00 has no SSL 3.0
     assert nothing.returncode == 2 and "no setting to try" in nothing.stderr
