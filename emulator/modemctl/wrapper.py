@@ -16,7 +16,6 @@ and SIGHUP to the wrapper are passed on to the host; the emulator dies with the 
 
 from __future__ import annotations
 
-import ctypes
 import os
 import select
 import shlex
@@ -25,6 +24,7 @@ import subprocess
 import sys
 from types import FrameType
 
+from ..runtime.lifetime import die_with_parent
 from .build import BuildError, library_path
 from .lines import HOST_ENV_PREFIX, merge_env
 
@@ -39,19 +39,11 @@ def _fail(message: str, status: int = 2) -> int:
     return status
 
 
-def _die_with_parent() -> None:
-    """In the emulator child: SIGTERM when the wrapper dies (even by SIGKILL), so no emulator is orphaned."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (AttributeError, OSError):  # not Linux: the wrapper's own cleanup still stops it
-        pass
-
-
 def _start_emulator(options: list[str]) -> tuple[subprocess.Popen[bytes], dict[str, str]] | int:
     """The running emulator and the variables it printed, or the exit status when it did not start."""
     emulator = subprocess.Popen(
         [sys.executable, "-m", "emulator", *options, "--print-host-env"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True, preexec_fn=_die_with_parent,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True, preexec_fn=die_with_parent,
     )
     assert emulator.stdout is not None
     fd = emulator.stdout.fileno()

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import ctypes
 import gc
 import logging
 import multiprocessing
@@ -49,6 +48,7 @@ from typing import Any, Protocol
 from ..core.profile import Profile
 from ..console import LineServer
 from ..transports.tcp import DEFAULT_HOST
+from .lifetime import die_with_parent
 from .resolve import Resolver
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class _Worker:
 def _worker_main(serve: Serve, profile: Profile, initial_clock: datetime, args: argparse.Namespace,
                  resolver: Resolver, indexes: range, conn: multiprocessing.connection.Connection) -> None:
     """A worker's body (in the forked child): serve ``indexes`` until SIGINT/SIGTERM."""
-    _die_with_parent()
+    die_with_parent()
     child = copy.copy(args)
     child.port_file = None
     # The user's --control is the parent's; a worker's console is private, on loopback.
@@ -124,17 +124,6 @@ def _worker_main(serve: Serve, profile: Profile, initial_clock: datetime, args: 
         code = 1 if isinstance(exc, OSError) else 2
     conn.close()
     sys.exit(code)
-
-
-def _die_with_parent() -> None:
-    """Have the kernel send SIGTERM to this worker when the parent dies (Linux; elsewhere nothing)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() == 1:  # the parent died before the prctl
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def serve_workers(serve: Serve, profile: Profile, initial_clock: datetime, args: argparse.Namespace,

@@ -7,14 +7,17 @@ a C program compiled here with the system ``cc``, run under ``nl668-emu run --``
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import selectors
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,6 +171,50 @@ def test_exit_status_of_the_host_is_the_wrappers() -> None:
     assert run_wrapper("--", "sh", "-c", 'test -e "$NL668_DEVICE" && kill -TERM $$').returncode == 128 + 15
     missing = run_wrapper("--", "/nonexistent/host")
     assert missing.returncode == 127 and "command not found" in missing.stderr
+
+
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid`` (read from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return "zombie" in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+
+
+def test_the_emulator_dies_with_a_killed_wrapper() -> None:
+    wrapper = subprocess.Popen([sys.executable, "-m", "emulator", "run", "--", "sh", "-c", "echo up; exec sleep 60"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert wrapper.stdout is not None
+    children: list[int] = []
+    try:
+        assert wrapper.stdout.readline() == b"up\n"  # the host runs once the emulator serves its PTY
+        children = _children(wrapper.pid)
+        assert len(children) == 2  # the emulator and the host
+        wrapper.kill()  # no chance to stop the emulator itself
+        wrapper.wait(TIMEOUT)
+        emulator = next(pid for pid in children if b"--print-host-env" in Path(f"/proc/{pid}/cmdline").read_bytes())
+        deadline = time.monotonic() + TIMEOUT
+        while not _gone(emulator):  # the kernel's SIGTERM (PR_SET_PDEATHSIG)
+            assert time.monotonic() < deadline, "the emulator outlived the wrapper"
+            time.sleep(0.05)
+    finally:
+        wrapper.kill()
+        for pid in children:  # the host (sleep), orphaned by the kill, holds the pipe open
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        wrapper.communicate(timeout=TIMEOUT)
 
 
 def test_wrapper_usage_and_emulator_errors() -> None:
