@@ -300,15 +300,18 @@ def _on_verify(conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, 
         return False
 
 
-#: (version, cipher_ids, verify, trust_pems, cert_pem, key_pem): everything
-#: build_context reads. Not module_time or server_name: those are per
-#: connection (configure_connection). cipher_ids keep their order, which is
-#: the order of the cipher string.
-_Key = tuple[int, tuple[int, ...], bool, tuple[bytes, ...], "bytes | None", "bytes | None"]
+#: (key log on, version, cipher_ids, verify, trust_pems, cert_pem, key_pem):
+#: everything build_context reads. Not module_time or server_name: those are
+#: per connection (configure_connection). cipher_ids keep their order, which
+#: is the order of the cipher string. Whether a key log is on decides whether
+#: the context has the key log callback, so a key log switched on or off
+#: (--keylog, $SSLKEYLOGFILE) takes effect at the next connection.
+_Key = tuple[bool, int, tuple[int, ...], bool, tuple[bytes, ...], "bytes | None", "bytes | None"]
 
 
 def _context_key(request: TlsRequest) -> _Key:
     return (
+        keylog.target() is not None,
         request.version,
         request.cipher_ids,
         request.verify,
@@ -378,7 +381,6 @@ class ContextCache:
 #: build, while the bound caps what stays alive: each entry holds its trust
 #: store (tens of kB with 40 certificates) and maybe a client key.
 CLIENT_CONTEXTS: ContextCache = ContextCache(32)
-keylog.when_configured(CLIENT_CONTEXTS.clear)  # a key log switched on or off: rebuild contexts with(out) its callback
 
 
 def client_context(request: TlsRequest) -> SSL.Context:

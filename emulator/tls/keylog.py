@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 
 __all__ = [
-    "ENV", "client_random_line", "configure", "on_openssl_line", "target", "when_configured", "write_line",
+    "ENV", "client_random_line", "configure", "on_openssl_line", "target", "write_line",
 ]
 
 #: the environment variable browsers, curl and Python's ssl honour
@@ -34,19 +33,10 @@ _lock = threading.Lock()
 _path: str | None = None
 
 
-_on_change: list[Callable[[], None]] = []
-
-
-def when_configured(callback: Callable[[], None]) -> None:
-    """Call ``callback`` after every :func:`configure` (the context cache drops its contexts: they were
-    built with or without the key log callback)."""
-    _on_change.append(callback)
-
-
 def configure(path: str | None) -> None:
     """Log to ``path`` from now on (None: back to ``$SSLKEYLOGFILE``, if set).
 
-    Client contexts already built are dropped, so every new session is logged.
+    Every new session follows (the context cache keys its contexts by whether a key log is on).
 
     Raises:
         OSError: ``path`` cannot be created or appended to (said at once, not at the first session).
@@ -55,8 +45,6 @@ def configure(path: str | None) -> None:
     if path is not None:
         os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
     _path = path
-    for callback in _on_change:
-        callback()
 
 
 def target() -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from OpenSSL import SSL
@@ -18,7 +19,7 @@ from OpenSSL import SSL
 from emulator.core.codes import GtsslErr
 from emulator.core.tls_request import TlsRequest
 from emulator.servers.pki import cert_bytes
-from emulator.tls import TlsClient, TlsFailure
+from emulator.tls import TlsClient, TlsFailure, keylog
 from emulator.tls.context_factory import (
     CLIENT_CONTEXTS,
     ContextCache,
@@ -343,3 +344,21 @@ def test_threads_opening_at_once_share_one_context_per_setting() -> None:
     for index, req in enumerate(settings):
         ctxs = {id(s[i]) for s in seen for i in range(index, len(s), len(settings))}
         assert ctxs == {id(client_context(req))}
+
+
+def test_a_key_log_switched_on_after_the_context_was_cached_logs_the_next_session(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The cache keys on whether a key log is on: $SSLKEYLOGFILE set later (not through keylog.configure)
+    # must not reuse the context built without the key log callback.
+    monkeypatch.delenv(keylog.ENV, raising=False)
+    assert keylog.target() is None
+    req = request()
+    without = context_of(connect(req, server_context())[0])
+    path = tmp_path / "keys.log"
+    monkeypatch.setenv(keylog.ENV, str(path))
+    with_log = context_of(connect(req, server_context())[0])
+    assert with_log is not without
+    assert "\nCLIENT_RANDOM " in "\n" + path.read_text()
+    monkeypatch.delenv(keylog.ENV)
+    assert context_of(connect(req, server_context())[0]) is without  # off again: the first one, still cached
