@@ -271,32 +271,15 @@ class ModuleDriver:
     ) -> None:
         self.module = module
         self.name = name or f"module@{id(self):x}"
+        self.links = links
         self._write = write
         self._scheduler = scheduler
         self._trace = trace
-        self.links = links
         self._events: deque[Event] = deque()
         self._performing = False
 
     def __repr__(self) -> str:
         return f"<ModuleDriver {self.name}>"
-
-    @property
-    def links(self) -> LinkEdge | None:
-        """The module's sockets (see the class docstring)."""
-        return self._links
-
-    @links.setter
-    def links(self, links: LinkEdge | None) -> None:
-        self._links = links
-        # With a trace, the edge tells its network-side steps (TCP connect, TLS handshake) to it.
-        if self._trace is not None and hasattr(links, "observer"):
-            links.observer = self._trace_step  # type: ignore[union-attr]
-
-    def _trace_step(self, link_id: int, step: dict[str, object]) -> None:
-        """A network-side step from the edge (``{"ev", "text", ...}``) as a "net" trace record."""
-        if self._trace is not None:
-            self._trace.step(link_id, step)
 
     def start(self) -> None:
         """Power the module on (its boot URCs go out)."""

@@ -183,7 +183,7 @@ class PeerLinks:
         self._idle.set()
         self._host_blocked = False  # see hold()
         #: Told of each network-side step (TCP connected, the TLS handshake's steps) as it happens,
-        #: as ``(link_id, {"ev": ..., "text": ..., ...})``: the driver writes them to the trace.
+        #: as ``(link_id, {"ev": ..., "text": ..., ...})``: the station hands them to the trace.
         self.observer: Callable[[int, dict[str, Any]], None] | None = None
 
     def __repr__(self) -> str:

@@ -92,6 +92,8 @@ def build_station(
     driver = ModuleDriver(module, write=write, scheduler=scheduler, trace=trace, name=name)
     links = PeerLinks(loop, resolver, delay_events(loop, driver.deliver, rtt=timing.rtt), name=name)
     driver.links = links
+    if trace is not None:
+        links.observer = trace.step  # the network-side steps (TCP connect, TLS handshake) as "net" records
     transport.flow = join_flow(links.hold, write)  # back-pressure also sees the pacer's queue
     transport.start(pace_input(loop, driver.feed, baud=timing.baud))
     driver.start()
