@@ -120,8 +120,8 @@ def _worker_main(serve: Serve, profile: Profile, initial_clock: datetime, args: 
     try:
         code = asyncio.run(serve(profile, initial_clock, child, resolver, indexes=indexes, ready=ready))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which prints it
-        conn.send(("error", 1 if isinstance(exc, OSError) else 2, str(exc)))
-        code = 1 if isinstance(exc, OSError) else 2
+        code = 1 if isinstance(exc, OSError) else 2  # as the one-process CLI: 1 for an OSError (a port taken), else 2
+        conn.send(("error", code, str(exc)))
     conn.close()
     sys.exit(code)
 
