@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from emulator.core.cert_store import FileRejected, check_content
-from emulator.core.codes import FailureClass, FileType, GtsslErr
+from emulator.core.codes import FailureClass, FileType, GtsslErr, SslVersion
 from emulator.core.commands.ssl import reported_gtsslerr
 from emulator.core.commands.tcpip import describe_link_event, tls_request
 from emulator.core.events import LinkOpened, LinkOpenFailed
@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 #: ``+GTSSLVER`` -> what it means on the wire (0: "not set", the variant's highest: L610)
-VERSION_NAMES: dict[int, str] = {0: "unset", 1: "SSL3.0", 2: "TLS1.0", 3: "TLS1.1", 4: "TLS1.2"}
+VERSION_NAMES: dict[int, str] = {0: "unset", **{v.value: v.name.replace("_", ".") for v in SslVersion}}
 #: the socket id the reasons name (the lab's and the manual's examples use 1)
 LINK_ID = 1
 
