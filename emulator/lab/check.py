@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from emulator.core.cert_store import FileRejected, check_content
+from emulator.core.clock import ManualClock
 from emulator.core.codes import FailureClass, FileType, GtsslErr, SslVersion
 from emulator.core.commands.ssl import reported_gtsslerr
 from emulator.core.commands.tcpip import describe_link_event, tls_request
@@ -268,26 +269,14 @@ class Report:
 # --- building the matrix ---------------------------------------------------------------------------------
 
 
-class _FixedClock:
-    """The check's host clock: one instant for every cell (equal requests then dedupe)."""
-
-    def __init__(self, instant: datetime) -> None:
-        self._instant = instant
-
-    def utc_now(self) -> datetime:
-        return self._instant
-
-    def monotonic(self) -> float:
-        return 0.0
-
-
 def module_state(profile: Profile, setting: Setting, config: CheckConfig, instant: datetime) -> ModuleState:
     """A core module state with ``setting`` and the config's files, as the AT commands would leave it.
 
     Raises:
         CheckError: a file the module's ``+GTSSLFILE`` would not take (too many TRUSTFILEs).
     """
-    m = ModuleState(profile, ModuleClock(_FixedClock(instant), None))
+    # One instant for every cell, on the core's clock that moves only when told: equal requests then dedupe.
+    m = ModuleState(profile, ModuleClock(ManualClock(instant), None))
     m.ssl.version = setting.version
     m.ssl.enabled_ciphers = set() if setting.cipher is None else {setting.cipher}
     m.ssl.mode = setting.mode
