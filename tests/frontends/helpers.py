@@ -1,8 +1,10 @@
-"""What the front-end tests share: a CLI subprocess that is ready when its banner is out, its console, and the AT / OK
-round trip that shows a port is served."""
+"""What the front-end tests share: a CLI subprocess that is ready when its banner is out, its console, the AT / OK
+round trip that shows a port is served, and waiting for a process that is not ours to end."""
 
 from __future__ import annotations
 
+import os
+import select
 import selectors
 import socket
 import subprocess
@@ -58,3 +60,16 @@ def control(port: int, *lines: str) -> list[str]:
 def at_ok(port: serial.SerialBase) -> None:
     port.write(b"AT\r")
     assert port.read(9) == b"AT\r\r\nOK\r\n"
+
+
+def exits_within(pid: int, timeout: float = TIMEOUT) -> bool:
+    """Whether process ``pid`` (not our child, so no wait()) ends within ``timeout``: its pidfd turns
+    readable when it does, zombie or reaped, so nothing polls."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True  # already reaped
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)

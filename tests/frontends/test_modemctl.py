@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from emulator.modemctl import build
 from emulator.modemctl.build import BuildError, library_path
 from emulator.modemctl.lines import HOST_ENV_PREFIX, merge_env
 from emulator.runtime.running import RunningModule
-from tests.frontends.helpers import TIMEOUT, serving
+from tests.frontends.helpers import TIMEOUT, exits_within, serving
 
 pytestmark = [
     pytest.mark.integration,
@@ -186,13 +185,6 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _gone(pid: int) -> bool:
-    try:
-        return "zombie" in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return True
-
-
 def test_the_emulator_dies_with_a_killed_wrapper() -> None:
     wrapper = subprocess.Popen([sys.executable, "-m", "emulator", "run", "--", "sh", "-c", "echo up; exec sleep 60"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -205,10 +197,7 @@ def test_the_emulator_dies_with_a_killed_wrapper() -> None:
         wrapper.kill()  # no chance to stop the emulator itself
         wrapper.wait(TIMEOUT)
         emulator = next(pid for pid in children if b"--print-host-env" in Path(f"/proc/{pid}/cmdline").read_bytes())
-        deadline = time.monotonic() + TIMEOUT
-        while not _gone(emulator):  # the kernel's SIGTERM (PR_SET_PDEATHSIG)
-            assert time.monotonic() < deadline, "the emulator outlived the wrapper"
-            time.sleep(0.05)
+        assert exits_within(emulator), "the emulator outlived the wrapper"  # the kernel's SIGTERM (PR_SET_PDEATHSIG)
     finally:
         wrapper.kill()
         for pid in children:  # the host (sleep), orphaned by the kill, holds the pipe open
