@@ -4,9 +4,7 @@ state with +MIPCALL, +MIPCLOSE on a socket already reported ended, +MIPSETS on a
 from __future__ import annotations
 
 import tomllib
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,30 +13,16 @@ from emulator.core.errors import ProfileError
 from emulator.core.events import LinkClosed, LinkOpened, LinkOpenFailed, PdpDropped, PeerClosed
 from emulator.core.profile import Profile
 from emulator.core.profile_parse import parse_profile
-from emulator.profiles import load_profile
 from emulator.runtime.in_memory import InMemoryModule
+from tests.core.test_cmd_tcpip import fresh, urc
 
 OK = b"\r\nOK\r\n"
 ERROR = b"\r\nERROR\r\n"
 
 
-def urc(line: str) -> bytes:
-    return f"\r\n{line}\r\n".encode()
-
-
 def info(*lines: str) -> bytes:
     """Information lines as one block (V.250: CR LF before the first, CR LF after each), then OK."""
     return b"\r\n" + b"".join(f"{line}\r\n".encode() for line in lines) + OK
-
-
-def fresh(profile: str = "NL668_AM_00", **sockets: Any) -> InMemoryModule:
-    p = load_profile(profile)
-    if sockets:
-        p = replace(p, sockets=replace(p.sockets, **sockets))
-    m = InMemoryModule(p)
-    m.take()
-    m.command("ATE0")
-    return m
 
 
 def opened(m: InMemoryModule, link_id: int = 1, proto: int = 0) -> None:
