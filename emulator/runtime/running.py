@@ -99,6 +99,7 @@ class RunningModule:
     links: PeerLinks
     station: Station
     _memory_url: str
+    _attach_key: str | None = None  # a memory module's key in _ATTACHABLE
     #: a PTY's DTR/RTS as the preload library's hosts set them (None for the other front ends)
     modem_lines: ModemLines | None = None
 
@@ -219,8 +220,8 @@ class RunningModule:
         if self._closed:
             return
         self._closed = True
-        for key in [k for k, v in _ATTACHABLE.items() if v is self]:
-            del _ATTACHABLE[key]
+        if self._attach_key is not None:
+            del _ATTACHABLE[self._attach_key]
         try:
             self.call(self._teardown)
             asyncio.run_coroutine_threadsafe(self._sockets_closed(), self.loop).result(self.timeout)
@@ -263,9 +264,9 @@ class RunningModule:
 
             self.modem_lines = ModemLines(self.loop, pty, dtr_drop_action(self.station, dtr_drop))
         if isinstance(self.transport, MemoryLine):
-            key = str(next(_ATTACH_KEYS))
-            _ATTACHABLE[key] = self
-            self._memory_url = f"nl668://{self.profile.name}?attach={key}"
+            self._attach_key = str(next(_ATTACH_KEYS))
+            _ATTACHABLE[self._attach_key] = self
+            self._memory_url = f"nl668://{self.profile.name}?attach={self._attach_key}"
 
     def _transport(self, link_path: str | Path | None, host: str, port: int) -> Transport:
         match self.front_end:
