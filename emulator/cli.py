@@ -300,7 +300,7 @@ async def _serve(
                     banners.append(HOST_ENV_PREFIX + modem_lines[-1].host_env_line())
         ports = [s.transport.address[1] for s in stations if isinstance(s.transport, TcpTransport)]
         if args.control is not None:
-            control = ControlServer(loop, [Console(_fixed(station)) for station in stations], *args.control)
+            control = ControlServer([Console(_fixed(station)) for station in stations], *args.control)
             await control.start()
             ports.append(control.address[1])
             banners.append(f"NL668 control on {control.address[0]}:{control.address[1]}")

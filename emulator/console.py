@@ -258,11 +258,8 @@ class LineServer:
 class ControlServer(LineServer):
     """The line protocol on a loopback TCP port, for every module of the process (loop thread only)."""
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, consoles: Sequence[Console], host: str = DEFAULT_HOST, port: int = 0
-    ) -> None:
+    def __init__(self, consoles: Sequence[Console], host: str = DEFAULT_HOST, port: int = 0) -> None:
         super().__init__(len(consoles), host, port)
-        self._loop = loop
         self._consoles = list(consoles)
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -34,7 +34,7 @@ def test_every_listener_binds_loopback_by_default(front_end: str) -> None:
 def test_the_control_listener_binds_loopback_by_default() -> None:
     loop = asyncio.new_event_loop()
     try:
-        server = ControlServer(loop, [])
+        server = ControlServer([])
         assert server.address[0] == "127.0.0.1" and server.address[1] != 0
         loop.run_until_complete(server.close())
     finally:
