@@ -78,8 +78,9 @@ def installs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ven
     (wheel,) = dist.glob("*.whl")
     (sdist,) = dist.glob("*.tar.gz")
     with ThreadPoolExecutor(2) as pool:
-        futures = {kind: pool.submit(_make_venv, base / f"venv-{kind}", str(path))
-                   for kind, path in (("wheel", wheel), ("sdist", sdist))}
+        # the wheel with the fleet extra, as a team running fleets installs it (Locust, gevent)
+        futures = {kind: pool.submit(_make_venv, base / f"venv-{kind}", requirement)
+                   for kind, requirement in (("wheel", f"{wheel}[fleet]"), ("sdist", str(sdist)))}
         yield {kind: future.result() for kind, future in futures.items()}
 
 
@@ -163,6 +164,33 @@ with RunningModule("NL668_AM_00", resolve=["www.example.test=127.0.0.1"]) as mod
     finally:
         lab.terminate()
         lab.wait(10)
+
+
+def test_installed_locustfile_runs_a_fleet_against_the_installed_lab(installed: Venv) -> None:
+    """The README's fleet command from an installed wheel: the locustfile's path from ``python -m emulator.fleet``,
+    the lab's CA from the package, ``tls-connect`` headless with verification on."""
+    locustfile = installed.run(str(installed.bin / "python"), "-m", "emulator.fleet")
+    assert locustfile.returncode == 0, locustfile.stderr
+    assert Path(locustfile.stdout.strip()).is_relative_to(installed.root)
+    ca = installed.python("from emulator.servers.pki import pki_path; print(pki_path('root-ca.pem'))")
+    assert ca.returncode == 0, ca.stderr
+    with subprocess.Popen(["nl668-lab", "--json", "--scenario", "valid"], cwd=installed.work, env=installed.env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as lab:
+        try:
+            assert lab.stdout is not None
+            (endpoint,) = json.loads(lab.stdout.readline() or "[]")
+            done = installed.run(
+                "locust", "-f", locustfile.stdout.strip(), "--headless", "-u", "10", "-r", "10", "-t", "3s",
+                "--host", f"tls://www.example.test:{endpoint['port']}", "--nl668-resolve", "www.example.test=127.0.0.1",
+                "--nl668-trust", ca.stdout.strip(), "--nl668-at", "AT+GTSSLVER=4;+GTSSLCIPHER=7,1",
+                "--json-file", "fleet", "--only-summary", timeout=120)
+        finally:
+            lab.terminate()
+            lab.wait(10)
+    stats = {(e["method"], e["name"]): e for e in json.loads((installed.work / "fleet.json").read_text())}
+    handshakes = stats[("TLS", "+MIPOPEN handshake")]
+    assert handshakes["num_requests"] >= 10 and handshakes["num_failures"] == 0, done.stderr[-3000:]
+    assert done.returncode == 0
 
 
 def test_host_project_suite_passes_against_the_installed_plugin(installed: Venv) -> None:
