@@ -16,13 +16,32 @@ from collections import deque
 import serial
 
 _FINAL = re.compile(rb"^(OK|ERROR|\+CME ERROR: .*)$")
+_CME = re.compile(r"^\+CME ERROR: (\d+)$")
 #: URCs the module sends unsolicited (their lines never belong to a command's answer)
 URC_PREFIXES = (b"+MIPOPEN: ", b"+MIPCLOSE: ", b"+MIPSTAT: ", b"+MIPRTCP: ", b"+MIPRUDP: ", b"+MIPREAD: ",
                 b"+MIPCALL: ", b"+MIPPUSH: ", b"+SIM ")
 
 
 class AtError(Exception):
-    """The module answered ERROR or +CME ERROR."""
+    """The module answered ERROR or +CME ERROR.
+
+    Attributes:
+        command: the command line as sent (``AT+MIPOPEN=1,,"a.test",443,2``).
+        result: the final result code line as the module sent it (``ERROR``, ``+CME ERROR: 3``), so callers
+            name a failure from what the module said rather than from this exception's text.
+        cme: the number of a numeric ``+CME ERROR: <n>`` (``AT+CMEE=1``); None for ``ERROR`` and for the
+            verbose text of ``AT+CMEE=2``.
+    """
+
+    def __init__(self, command: str, result: str) -> None:
+        super().__init__(command, result)  # both in args: the exception pickles and copies as it was raised
+        self.command = command
+        self.result = result
+        match = _CME.match(result)
+        self.cme: int | None = int(match.group(1)) if match else None
+
+    def __str__(self) -> str:
+        return f"{self.command!r} -> {self.result}"
 
 
 class AtClient:
@@ -66,7 +85,7 @@ class AtClient:
                 self._until_final(b"AT+MIPREAD", deadline - time.monotonic())
                 return data
             if _FINAL.match(line):
-                raise AtError(f"AT+MIPREAD -> {line.decode('latin-1')}")
+                raise AtError(f"AT+MIPREAD={link_id},{length}", line.decode("latin-1"))
             if line:
                 self.urcs.append(line.decode("latin-1"))
 
@@ -102,7 +121,7 @@ class AtClient:
                 continue
             if _FINAL.match(line):
                 if line != b"OK":
-                    raise AtError(f"{sent.decode('latin-1')!r} -> {line.decode('latin-1')}")
+                    raise AtError(sent.decode("latin-1"), line.decode("latin-1"))
                 return lines
             if line.startswith(URC_PREFIXES) and not self._is_answer(sent, line):
                 self.urcs.append(line.decode("latin-1"))

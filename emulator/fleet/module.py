@@ -30,7 +30,6 @@ from .hosting import FleetPort, ModuleHost
 Report = Callable[[str, str, float, int, "str | None"], None]
 
 _NAME = re.compile(r"^(AT(?:[+&^$][A-Z0-9]+|[A-Z]\d*)?[=?]?)", re.IGNORECASE)
-_FINAL = re.compile(r"-> (ERROR|\+CME ERROR: .*)$")
 
 
 def command_name(line: str) -> str:
@@ -42,10 +41,7 @@ def command_name(line: str) -> str:
 
 def _failure(exc: AtError | TimeoutError) -> str:
     """The failure's name: the module's final result code (``ERROR``, ``+CME ERROR: 3``) or ``timeout``."""
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    match = _FINAL.search(str(exc))
-    return match.group(1) if match else str(exc)
+    return "timeout" if isinstance(exc, TimeoutError) else exc.result
 
 
 def _no_report(request_type: str, name: str, ms: float, length: int, failure: str | None) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from emulator.at_client import AtError
 from emulator.fleet.hosting import ModuleHost
 from emulator.fleet.module import FleetModule, command_name
 from emulator.fleet.scenarios import ProfileMix, Settings, parse_mix, parse_target
@@ -71,10 +72,13 @@ def test_failures_are_named_by_what_the_module_said(host: ModuleHost) -> None:
     assert not m.open_tls("fleet.example.test", 443)  # refused: no SSL error to name
     with pytest.raises(Exception, match="ERROR"):
         m.at("AT+NOSUCH")
+    m.at("AT+CMEE=1")
+    with pytest.raises(AtError):
+        m.at("AT+GTSSLVER=9")  # out of range: a numbered refusal
     m.close()
     failures = [(r[1], r[4]) for r in reports if r[4] is not None]
     assert failures == [("+MIPSEND round trip", "+MIPSTAT: 1,1"), ("+MIPOPEN handshake", "+MIPOPEN: 1,0"),
-                        ("AT+NOSUCH", "ERROR")]
+                        ("AT+NOSUCH", "ERROR"), ("AT+GTSSLVER=", "+CME ERROR: 50")]
 
 
 def test_names_mixes_and_targets() -> None:
