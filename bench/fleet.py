@@ -231,7 +231,8 @@ def design(n: int = 64, rounds: int = 30) -> dict[str, object]:
     import gevent
     import serial
 
-    from emulator.fleet.module import FleetModule, _Client
+    from emulator.at_client import AtClient
+    from emulator.fleet.module import FleetModule
 
     def cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -241,7 +242,7 @@ def design(n: int = 64, rounds: int = 30) -> dict[str, object]:
         def __init__(self, url: str) -> None:  # the same driver methods, over a socket
             self.report = lambda *a: None
             self.timeout = 30.0
-            self.client = _Client(serial.serial_for_url(url, timeout=1), timeout=30)  # type: ignore[arg-type]
+            self.client = AtClient(serial.serial_for_url(url, timeout=1), timeout=30)  # type: ignore[arg-type]
 
     def run(mods: list[FleetModule], other_pid: int | None = None) -> dict[str, float]:
         for m in mods:

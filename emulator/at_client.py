@@ -89,9 +89,21 @@ class AtClient:
             if line:
                 self.urcs.append(line.decode("latin-1"))
 
-    def wait_urc(self, prefix: str, *, timeout: float | None = None) -> str:
-        """The first URC starting with ``prefix`` (earlier ones with other prefixes stay queued)."""
-        deadline = time.monotonic() + (timeout or self.timeout)
+    def wait_urc(self, prefix: str | tuple[str, ...], *, timeout: float | None = None,
+                 deadline: float | None = None) -> str:
+        """The first URC starting with ``prefix``, or with any of several (an echo's data or its socket's end:
+        ``("+MIPRTCP: 1,", "+MIPSTAT: 1,")``); earlier ones with other prefixes stay queued.
+
+        Waits ``timeout`` seconds (default: the client's), or until ``deadline`` (a :func:`time.monotonic`
+        instant, for a caller whose several waits share one); at most one of the two.
+
+        Raises:
+            TimeoutError: none came in time.
+        """
+        if deadline is None:
+            deadline = time.monotonic() + (timeout or self.timeout)
+        elif timeout is not None:
+            raise TypeError("wait_urc takes a timeout or a deadline, not both")
         while True:
             for urc in list(self.urcs):
                 if urc.startswith(prefix):

@@ -48,20 +48,6 @@ def _no_report(request_type: str, name: str, ms: float, length: int, failure: st
     pass
 
 
-class _Client(AtClient):
-    """AtClient plus a wait for the first of several URCs (an echo's data or its socket's end)."""
-
-    def wait_any(self, prefixes: tuple[str, ...], deadline: float) -> str:
-        while True:
-            for urc in self.urcs:
-                if urc.startswith(prefixes):
-                    self.urcs.remove(urc)
-                    return urc
-            line = self._line(deadline)
-            if line:
-                self.urcs.append(line.decode("latin-1"))
-
-
 class FleetModule:
     """An emulated module on the process's :class:`ModuleHost`, driven like a host driver drives one.
 
@@ -82,7 +68,7 @@ class FleetModule:
         self.station, self.line = self.host.add(profile, resolve=resolve, name=name)
         self.port = FleetPort(self.line)
         try:
-            self.client = _Client(self.port, timeout=timeout)  # type: ignore[arg-type]  # pyserial's subset
+            self.client = AtClient(self.port, timeout=timeout)  # type: ignore[arg-type]  # pyserial's subset
         except BaseException:
             self.close()
             raise
@@ -170,7 +156,7 @@ class FleetModule:
             received = ""
             deadline = time.monotonic() + self.timeout
             while len(received) < len(expected) and failure is None:
-                urc = self.client.wait_any((f"+MIPRTCP: {link},", f"+MIPSTAT: {link},"), deadline)
+                urc = self.client.wait_urc((f"+MIPRTCP: {link},", f"+MIPSTAT: {link},"), deadline=deadline)
                 if urc.startswith("+MIPSTAT"):
                     failure = urc
                 else:
