@@ -29,6 +29,7 @@ from .core.commands import COMMAND_TABLE
 from .core.errors import ProfileError
 from .core.profile import Profile
 from .data import MissingDataError
+from .isotime import utc_argument as _utc
 from .modemctl.build import BuildError
 from .modemctl.lines import HOST_ENV_PREFIX, ModemLines
 from .profiles import DEFAULT_PROFILE, list_profiles, load_profile
@@ -42,15 +43,6 @@ from .transports.rfc2217 import Rfc2217Transport
 from .transports.tcp import TcpTransport, parse_endpoint
 
 logger = logging.getLogger(__name__)
-
-
-def _utc(text: str) -> datetime:
-    """An ISO-8601 time; a value without an offset is taken as UTC."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def _resolve_rule(text: str) -> ResolveRule:

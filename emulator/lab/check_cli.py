@@ -11,10 +11,10 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core.errors import ProfileError
+from ..isotime import utc_argument
 from ..profiles import list_profiles, load_profile
 from ..runtime.resolve import Resolver, parse_resolve
 from ..tls import keylog
@@ -38,14 +38,6 @@ def _target(text: str) -> tuple[str, int]:
     return host.strip("[]"), number
 
 
-def _utc(text: str) -> datetime:
-    try:
-        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from None
-    return instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc)
-
-
 def _cipher(text: str) -> int | None:
     if text == "default":
         return None
@@ -67,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="a TRUSTFILE (repeatable; a bundle file counts as one file holding several certificates)")
     p.add_argument("--cert", metavar="FILE", help="CERTFILE (the module's client certificate)")
     p.add_argument("--key", metavar="FILE", help="KEYFILE")
-    p.add_argument("--clock", type=_utc, metavar="ISO", help="the module clock (default: now)")
+    p.add_argument("--clock", type=utc_argument, metavar="ISO", help="the module clock (default: now)")
     p.add_argument("--servername", metavar="NAME", help="the host the module dials, when HOST is an address")
     p.add_argument("--resolve", action="append", default=[], metavar="HOST[:PORT]=ADDR[:PORT]",
                    help="as curl --resolve and nl668-emu --resolve (repeatable)")
