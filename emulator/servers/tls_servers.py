@@ -517,12 +517,26 @@ class TlsServer(_StreamServer):
         self.start()
         return self
 
-    def wait_handshakes(self, count: int = 1, timeout: float | None = None) -> list[HandshakeRecord]:
-        """Block until ``count`` handshakes are recorded (a client may finish before the server does)."""
-        self._records.wait(
-            lambda: len(self.handshakes) >= count, timeout or self.timeout, f"{count} handshake(s)"
-        )
-        return list(self.handshakes)
+    def wait_handshakes(
+        self, count: int = 1, timeout: float | None = None, *, where: Callable[[HandshakeRecord], bool] | None = None
+    ) -> list[HandshakeRecord]:
+        """Block until ``count`` handshakes are recorded (a client may finish before the server does); with
+        ``where``, until ``count`` of them satisfy it (``lambda h: h.error is None``: completed ones, when
+        failed or cut ones are recorded too). Returns the handshakes counted: all of them without ``where``.
+
+        Raises:
+            TimeoutError: too few in time; the message says how many there were and how the others ended.
+        """
+        def counted() -> list[HandshakeRecord]:  # called under the records' lock, as the list grows under it
+            return list(self.handshakes) if where is None else [h for h in self.handshakes if where(h)]
+
+        try:
+            self._records.wait(lambda: len(counted()) >= count, timeout or self.timeout, f"{count} handshake(s)")
+        except TimeoutError as exc:
+            seen = list(self.handshakes)
+            errors = sorted({h.error for h in seen if h.error is not None})
+            raise TimeoutError(f"{exc}: {len(counted())} counted of {len(seen)} recorded; errors {errors}") from None
+        return counted()
 
     def _prepare(self) -> None:
         self._context = self.settings.context()
