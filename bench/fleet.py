@@ -34,12 +34,14 @@ if __name__ == "__main__" and sys.argv[1:2] == ["design"]:  # the design A/B run
 import csv
 import json
 import os
+import queue
 import socket
 import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import common  # noqa: I001
 from common import TlsServerProcess, record, report
@@ -77,12 +79,32 @@ SETUP = "AT+GTSSLVER=4;+GTSSLCIPHER=7,1"
 PACED_SECONDS = int(os.environ.get("FLEET_PACED_SECONDS", 30))
 STORM_PERIOD = int(os.environ.get("FLEET_STORM_PERIOD", 40))
 WORKERS = 2
+#: What the master logs when the last expected worker has connected (locust/runners.py, Locust pinned in
+#: pyproject.toml): every worker has imported Locust and the emulator and built its runner, and no user is
+#: spawned yet (the master's --expect-workers loop looks again once a second).
+ALL_CONNECTED = f"reported as ready. {WORKERS} workers connected.".encode()
+CONNECT_DEADLINE = 60.0
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def tee(stream: IO[bytes], log: Path, marker: bytes, seen: queue.Queue[bool]) -> None:
+    """Copy a process's stderr to its log file; put True in ``seen`` at the first line holding ``marker``, or
+    False if the stream ends first (the process died: the log says why)."""
+    found = False
+    with stream, log.open("wb") as out:
+        for line in stream:
+            out.write(line)
+            out.flush()
+            if not found and marker in line:
+                found = True
+                seen.put(True)
+    if not found:
+        seen.put(False)
 
 
 def rss(pid: int) -> int:
@@ -111,14 +133,27 @@ class Fleet:
         self.workers = [subprocess.Popen([*locust, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
                                          stdout=subprocess.DEVNULL, stderr=(self.dir / f"worker{i}.log").open("wb"),
                                          env=env, cwd=common.EMULATOR_ROOT) for i in range(WORKERS)]
-        time.sleep(3)  # let the workers import Locust before the master starts counting (benchmark only)
-        self.rss0 = [rss(w.pid) for w in self.workers]
         self.master = subprocess.Popen(
             [*locust, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
              "--expect-workers", str(WORKERS), "--headless", "-u", str(users), "-r", str(rate), "-t", f"{run_time}s",
              "--csv", str(self.dir / "fleet"), "--only-summary", "--host", f"tls://{HOST}:443",
              "--nl668-resolve", f"{HOST}:443=127.0.0.1:{server_port}", "--nl668-at", SETUP, *options],
-            stdout=subprocess.DEVNULL, stderr=(self.dir / "master.log").open("wb"), env=env, cwd=common.EMULATOR_ROOT)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=common.EMULATOR_ROOT)
+        # The workers' baseline RSS: once every worker is connected and before the first user spawns (the master
+        # says so), not after a guessed sleep.
+        connected: queue.Queue[bool] = queue.Queue()
+        assert self.master.stderr is not None
+        threading.Thread(target=tee, args=(self.master.stderr, self.dir / "master.log", ALL_CONNECTED, connected),
+                         daemon=True).start()
+        try:
+            ok = connected.get(timeout=CONNECT_DEADLINE)
+        except queue.Empty:
+            ok = False
+        if not ok:
+            for proc in (self.master, *self.workers):
+                proc.kill()
+            raise RuntimeError(f"the Locust workers did not connect; logs in {self.dir}")
+        self.rss0 = [rss(w.pid) for w in self.workers]
         self.peak = list(self.rss0)
         self.cpu0 = [common.process_cpu_seconds(w.pid) for w in self.workers]
         self.cpu = list(self.cpu0)
@@ -192,7 +227,7 @@ def storm(n: int = 1000) -> dict[str, object]:
         time.sleep((STORM_PERIOD - time.time() % STORM_PERIOD + 0.5) % STORM_PERIOD)
         load0 = os.getloadavg()
         server_cpu0 = server.cpu_seconds()
-        fleet = Fleet(n, 250, STORM_PERIOD + 15,  # one storm: the master starts ~3.5 s after the boundary
+        fleet = Fleet(n, 250, STORM_PERIOD + 15,  # one storm: the users start ~2.5 s after the boundary
                       ["--nl668-scenario", "reconnect-storm", "--nl668-storm-period", str(STORM_PERIOD)], server.port)
         stats = fleet.wait(STORM_PERIOD + 180)
         server_cpu = server.cpu_seconds() - server_cpu0
