@@ -40,6 +40,7 @@ not expose (pyca/pyopenssl#795).
 from __future__ import annotations
 
 import calendar
+import functools
 import ipaddress
 import logging
 import threading
@@ -442,6 +443,9 @@ def configure_connection(conn: SSL.Connection, request: TlsRequest, log: Handsha
 _HAS_SET1_IP: bool = hasattr(_lib, "X509_VERIFY_PARAM_set1_ip")
 
 
+# Cached: every +MIPOPEN asks both of its host name, a fleet dials a handful of names, and ipaddress's refusal
+# of a name (an exception) plus the idna codec were a sixth of building a connection (bench/tls_handshake.py).
+@functools.lru_cache(maxsize=256)
 def _parse_ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(name)
@@ -449,6 +453,7 @@ def _parse_ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
         return None
 
 
+@functools.lru_cache(maxsize=256)
 def _encode_host(name: str) -> bytes | None:
     try:
         return name.encode("idna")
