@@ -65,11 +65,25 @@ def direct(port: int) -> float:
     return elapsed
 
 
+class SocketHost(RawHost):
+    """The host end of the emulator's ``--tcp`` front end (pyserial's ``socket://``): RawHost over a socket's fd."""
+
+    def __init__(self, address: str) -> None:
+        host, port = address.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.fd = self.sock.fileno()
+        self.buf = bytearray()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class EmulatorHost:
-    """A host on an emulator's PTY, ready to open socket 1 again and again."""
+    """A host on an emulator's PTY (or ``socket://HOST:PORT``), ready to open socket 1 again and again."""
 
     def __init__(self, path: str) -> None:
-        self.host = RawHost(path)
+        self.host = SocketHost(path.removeprefix("socket://")) if path.startswith("socket://") else RawHost(path)
         self.host.command(b"ATE0")
         self.host.command(f"AT+GTSSLVER=4;+GTSSLCIPHER={CIPHER},1".encode())
         self.host.command(b"AT+MIPCALL=1")
@@ -191,37 +205,50 @@ def stdlib_direct(ctx: ssl.SSLContext, port: int) -> tuple[float, tuple[str, str
 
 
 def against_s_server() -> dict[str, object]:
+    """Interleaved rounds to one ``openssl s_server``: the stdlib client, the emulator in its own process over its
+    PTY, the same over its ``--tcp`` front end (``socket://``), and the emulator's engine alone."""
     server = SServer()
     base: list[float] = []
     emu: list[float] = []
+    emu_tcp: list[float] = []  # the same emulator build, its line on loopback TCP instead of a PTY
     engine: list[float] = []  # the emulator's own engine (TlsClient, pyOpenSSL) direct: how the gap splits
     suites = set()
+    resolve = ["--resolve", f"{HOST}:443=127.0.0.1:{server.port}"]
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "emulator", "--resolve", f"{HOST}:443=127.0.0.1:{server.port}"],
-                                stdout=subprocess.PIPE, text=True, cwd=common.EMULATOR_ROOT)
+        proc = subprocess.Popen([sys.executable, "-m", "emulator", *resolve], stdout=subprocess.PIPE, text=True,
+                                cwd=common.EMULATOR_ROOT)
+        tcp = subprocess.Popen([sys.executable, "-m", "emulator", "--tcp", "127.0.0.1:0", *resolve],
+                               stdout=subprocess.PIPE, text=True, cwd=common.EMULATOR_ROOT)
         try:
-            assert proc.stdout is not None
+            assert proc.stdout is not None and tcp.stdout is not None
             path = proc.stdout.readline().rsplit(" on ", 1)[1].split()[0]
+            url = tcp.stdout.readline().rsplit(" on ", 1)[1].split()[0]
             host = EmulatorHost(path)
+            host_tcp = EmulatorHost(url)
             ctx = stdlib_context()
             for i in range(S_SERVER_ROUNDS + 3):
                 d, suite = stdlib_direct(ctx, server.port)
                 e = host.handshake()
+                t = host_tcp.handshake()
                 g = direct(server.port)
                 suites.add(suite)
                 if i >= 3:
                     base.append(d)
                     emu.append(e)
+                    emu_tcp.append(t)
                     engine.append(g)
             host.host.close()
+            host_tcp.host.close()
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(10)
+            for p in (proc, tcp):
+                p.send_signal(signal.SIGTERM)
+                p.wait(10)
     finally:
         server.close()
     figures = {"emu_median_ms": median(emu) * 1e3, "emu_p99_ms": percentile(emu, 99) * 1e3,
                "stdlib_median_ms": median(base) * 1e3, "stdlib_p99_ms": percentile(base, 99) * 1e3,
                "median_ratio": median(emu) / median(base), "stdlib_suites": sorted(map(list, suites)),
+               "emu_tcp_median_ms": median(emu_tcp) * 1e3, "emu_tcp_median_ratio": median(emu_tcp) / median(base),
                "engine_median_ms": median(engine) * 1e3, "engine_median_ratio": median(engine) / median(base),
                "openssl": subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip(),
                "load_average": list(os.getloadavg())}
@@ -230,6 +257,8 @@ def against_s_server() -> dict[str, object]:
          f"stdlib ssl {figures['stdlib_median_ms']:.2f} ms",
          f"{figures['median_ratio']:.2f}x (target <= 1.3x)"),
         ("p99", f"{figures['emu_p99_ms']:.2f} ms", f"{figures['stdlib_p99_ms']:.2f} ms", f"suites {suites}"),
+        ("same, the host on the --tcp front end (socket://), median", f"{figures['emu_tcp_median_ms']:.2f} ms",
+         f"stdlib ssl {figures['stdlib_median_ms']:.2f} ms", f"{figures['emu_tcp_median_ratio']:.2f}x"),
         ("the emulator's engine alone (TlsClient over a blocking socket), median", f"{figures['engine_median_ms']:.2f} ms",
          f"stdlib ssl {figures['stdlib_median_ms']:.2f} ms", f"{figures['engine_median_ratio']:.2f}x"),
         ("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()), "", ""),
