@@ -34,6 +34,7 @@ from typing import Any, Literal, TypeVar
 from cryptography import x509
 
 from .core.events import ClockSet, ControlEvent, NetworkChanged, PdpDropped, PowerCycleRequested, UrcInjected
+from .isotime import parse_utc
 from .runtime.station import Station
 from .transports.tcp import DEFAULT_HOST, listening_socket
 
@@ -144,7 +145,7 @@ class Console:
             case "power-cycle":
                 self.power_cycle()
             case "clock":
-                self.set_clock(datetime.fromisoformat(args[0]))
+                self.set_clock(parse_utc(args[0]))  # the command lines' parser: Z/z, offsets, naive = UTC
             case "signal":
                 self.set_signal(int(args[0]), int(args[1]) if len(args) > 1 else None)
             case "registration":

@@ -8,7 +8,8 @@ asyncio loop thread runs the module, its timers and its sockets); ``read`` and
 (``timeout=None`` blocks, ``0`` returns what is there, ``t`` waits up to ``t``
 seconds for ``size`` bytes).
 
-Query parameters: ``clock`` (the module clock at power-on, naive = UTC),
+Query parameters: ``clock`` (the module clock at power-on, read as ``--clock`` is: Z or z = UTC, an offset
+converted, naive = UTC; an offset's ``+`` is written ``%2B``, a bare one decodes to a space and is refused),
 ``resolve`` (repeatable, as ``--resolve``), ``trace`` (a ``--trace`` file), ``attach=ID`` (a port on a
 module already running in this process: :attr:`RunningModule.url` of a ``front_end="memory"`` module), ``strict=1`` (handler bugs raise
 on close instead of answering ``ERROR``). The module powers on when the port
@@ -18,11 +19,12 @@ module said before (its power-on URCs).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+
+from ..isotime import parse_utc
 
 if TYPE_CHECKING:
     from ..runtime.running import RunningModule
@@ -44,10 +46,9 @@ def parse_url(url: str) -> dict[str, Any]:
             options["resolve"].extend(values)
         elif key == "clock":
             try:
-                when = datetime.fromisoformat(values[-1])
+                options["initial_clock"] = parse_utc(values[-1])
             except ValueError:
                 raise SerialException(f"{SCHEME}: clock is not an ISO-8601 time: {values[-1]!r}") from None
-            options["initial_clock"] = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when
         elif key == "attach":
             options["attach"] = values[-1]
         elif key == "trace":

@@ -7,6 +7,7 @@ host reads: a URC, or a different answer to a command.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,10 +16,11 @@ import pytest
 import serial
 
 import emulator  # noqa: F401 - registers nl668://
-from emulator.console import Console
+from emulator.console import Console, ControlServer
 from emulator.at_client import AtClient
 from emulator.servers.pki import cert_bytes
 from emulator.servers.tls_servers import TcpServer, TlsServer
+from tests.frontends.helpers import TIMEOUT, control
 
 HOST = "peer.example.test"
 
@@ -66,6 +68,27 @@ def test_set_clock(at: AtClient, do: Callable[..., Any]) -> None:
     from datetime import datetime
 
     do(lambda c: c.set_clock(datetime(2031, 2, 3, 4, 5, 6)), "clock 2031-02-03T04:05:06")
+    (line,) = at.command("AT+CCLK?")
+    assert line.startswith('+CCLK: "31/02/03,04:05:0'), line
+
+
+@pytest.mark.parametrize("text", [
+    "2031-02-03T04:05:06Z",
+    "2031-02-03T04:05:06z",  # RFC 3339's lower-case z (datetime.fromisoformat alone refuses it)
+    "2031-02-03T06:05:06+02:00",  # an offset, converted to UTC
+    "2031-02-02T23:05:06-05:00",
+])
+def test_clock_line_over_the_control_socket_reads_any_iso_spelling(
+    port: serial.SerialBase, at: AtClient, text: str
+) -> None:
+    """The ``clock`` verb reads its instant as ``--clock`` does (:func:`emulator.isotime.parse_utc`)."""
+    running = port.running
+    server = ControlServer([running.console])  # the --control listener, on the module's loop
+    asyncio.run_coroutine_threadsafe(server.start(), running.loop).result(TIMEOUT)
+    try:
+        assert control(server.address[1], f"clock {text}") == ["OK"]
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), running.loop).result(TIMEOUT)
     (line,) = at.command("AT+CCLK?")
     assert line.startswith('+CCLK: "31/02/03,04:05:0'), line
 

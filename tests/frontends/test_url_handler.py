@@ -16,8 +16,15 @@ def test_import_emulator_registers_the_scheme() -> None:
     assert "emulator.pyserial_urls" in serial.protocol_handler_packages
 
 
-def test_clock_and_profile_from_the_url() -> None:
-    with serial.serial_for_url("nl668://nl668_eu_00?clock=2021-06-01T10:00:00", timeout=5) as port:
+@pytest.mark.parametrize("clock", [
+    "2021-06-01T10:00:00",  # naive: UTC
+    "2021-06-01T10:00:00Z",
+    "2021-06-01T10:00:00z",  # RFC 3339's lower-case z (datetime.fromisoformat alone refuses it)
+    "2021-06-01T12:00:00%2B02:00",  # an offset, converted to UTC (a URL's "+" is %2B)
+    "2021-06-01T05:00:00-05:00",
+])
+def test_clock_and_profile_from_the_url(clock: str) -> None:
+    with serial.serial_for_url(f"nl668://nl668_eu_00?clock={clock}", timeout=5) as port:
         assert port.running.profile.name == "NL668_EU_00"
         port.write(b"AT+CCLK?\r")
         assert port.read_until(b"OK\r\n").startswith(b'AT+CCLK?\r\r\n+CCLK: "21/06/01,10:00:0')
@@ -33,7 +40,9 @@ def test_resolve_rules_are_repeatable() -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [("nl668://NO_SUCH", "NO_SUCH"), ("nl668://M910?speed=9", "unknown option"),
-     ("nl668://M910?clock=soon", "clock"), ("nl668://M910?resolve=nonsense", "nonsense")],
+     ("nl668://M910?clock=soon", "clock"), ("nl668://M910?resolve=nonsense", "nonsense"),
+     # a bare "+" is a query string's space: refused, never read as some other instant
+     ("nl668://M910?clock=2021-06-01T12:00:00+02:00", "not an ISO-8601 time: '2021-06-01T12:00:00 02:00'")],
 )
 def test_bad_urls_are_refused(url: str, message: str) -> None:
     with pytest.raises(serial.SerialException, match=message):
