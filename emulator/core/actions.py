@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import overload
 
+from .events import PingAnswered, TimeAnswered
 from .tls_request import TlsRequest
 
 
@@ -135,6 +137,21 @@ class QueryTime:
     host: str
     port: int
     timeout_s: float
+
+
+@overload
+def unanswered(probe: PingHost, why: str) -> PingAnswered: ...
+@overload
+def unanswered(probe: QueryTime, why: str) -> TimeAnswered: ...
+def unanswered(probe: PingHost | QueryTime, why: str) -> PingAnswered | TimeAnswered:
+    """The edge's answer to a ``+MPING`` / ``+MIPNTP`` probe it could not make: no address / no time, and ``why``.
+
+    One spelling for every such answer (a driver without links, a bug in ``perform`` or in the probe's task),
+    so the core sees the same failed shape whatever the edge's reason.
+    """
+    if isinstance(probe, PingHost):
+        return PingAnswered(probe=probe.probe, address=None, why=why)
+    return TimeAnswered(query=probe.query, utc=None, why=why)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -45,6 +45,7 @@ from ..core.actions import (
     SendToPeer,
     StartTimer,
     WriteToHost,
+    unanswered,
 )
 from ..core.clock import Clock, ManualClock
 from ..core.events import (
@@ -55,8 +56,6 @@ from ..core.events import (
     NameResolved,
     PeerClosed,
     PeerDataReceived,
-    PingAnswered,
-    TimeAnswered,
     TimerExpired,
 )
 from ..core.codes import FailureClass
@@ -405,10 +404,8 @@ class ModuleDriver:
                 self._events.append(LinkClosed(link_id=link_id))
             case ResolveName(query=query):
                 self._events.append(NameResolved(query=query, addresses=()))
-            case PingHost(probe=probe):
-                self._events.append(PingAnswered(probe=probe, address=None, why="no network (driver without links)"))
-            case QueryTime(query=query):
-                self._events.append(TimeAnswered(query=query, utc=None, why="no network (driver without links)"))
+            case PingHost() | QueryTime():
+                self._events.append(unanswered(action, "no network (driver without links)"))
             case _:
                 logger.debug("%s: %r dropped (no links)", self.name, action)
 

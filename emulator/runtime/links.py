@@ -68,6 +68,7 @@ from ..core.actions import (
     QueryTime,
     ResolveName,
     SendToPeer,
+    unanswered,
 )
 from ..core.codes import FailureClass
 from ..core.events import (
@@ -382,9 +383,9 @@ class PeerLinks:
         elif isinstance(action, ResolveName):
             self._emit(_Query(action.query), NameResolved(query=action.query, addresses=()))
         elif isinstance(action, PingHost):
-            self._emit(_Query(action.probe), PingAnswered(probe=action.probe, address=None, why=why))
+            self._emit(_Query(action.probe), unanswered(action, why))
         elif isinstance(action, QueryTime):
-            self._emit(_Query(action.query), TimeAnswered(query=action.query, utc=None, why=why))
+            self._emit(_Query(action.query), unanswered(action, why))
         elif link is not None:
             self._peer_closed(link, reset=True, why=why)
             self._abandon(link)
@@ -774,7 +775,7 @@ class PeerLinks:
             return PingAnswered(probe=action.probe, address=result.address, icmp_type=result.icmp_type,
                                 icmp_code=result.icmp_code, rtt_ms=result.rtt_ms, why=result.why)
 
-        self._probe(action.probe, echo(), PingAnswered(probe=action.probe, address=None, why="internal error"))
+        self._probe(action.probe, echo(), unanswered(action, "internal error"))
 
     def _query_time(self, action: QueryTime) -> None:
         async def ask() -> Event:
@@ -782,11 +783,11 @@ class PeerLinks:
                 utc = await query_time(self._loop, self._resolver, action.host, action.port, action.timeout_s)
             except SntpError as exc:
                 logger.info("%s ntp %s:%d: %s", self.name, action.host, action.port, exc)
-                return TimeAnswered(query=action.query, utc=None, why=str(exc))
+                return unanswered(action, str(exc))
             logger.info("%s ntp %s:%d: %s", self.name, action.host, action.port, utc.isoformat())
             return TimeAnswered(query=action.query, utc=utc)
 
-        self._probe(action.query, ask(), TimeAnswered(query=action.query, utc=None, why="internal error"))
+        self._probe(action.query, ask(), unanswered(action, "internal error"))
 
     def _probe(self, query_id: int, coro: Coroutine[Any, Any, Event], fallback: Event) -> None:
         """Run a network probe as a task; its answer (or ``fallback`` after a bug) is delivered like a DNS answer."""
