@@ -37,6 +37,7 @@ from .runtime.clocks import SystemClock
 from .runtime.driver import AsyncioScheduler
 from .runtime.resolve import Resolver, ResolveRule, parse_resolve
 from .runtime.station import Station, Timing, build_station
+from .stdout import emit
 from .trace import TraceWriter
 from .transports.pty import PtyTransport
 from .transports.rfc2217 import Rfc2217Transport
@@ -190,11 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         except ProfileError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        print("\n".join(names))
-        return 0
+        return 0 if emit("\n".join(names)) else 1
     if args.list_commands:
-        print(COMMAND_TABLE.render_markdown(), end="")
-        return 0
+        return 0 if emit(COMMAND_TABLE.render_markdown(), end="") else 1
     try:
         profile = load_profile(args.profile)
     except ProfileError as exc:
@@ -302,7 +301,7 @@ async def _serve(
             if args.port_file:
                 _write_port_file(args.port_file, ports)
             # Once everything listens and the port file is there: a script may read the banner as "ready".
-            print("\n".join(banners), flush=True)
+            emit("\n".join(banners))  # a reader gone after the banner changes nothing: serve on
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)

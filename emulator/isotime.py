@@ -1,4 +1,5 @@
-"""The ISO-8601 instants the command lines take (``nl668-emu --clock``, ``nl668-lab check --clock``), as UTC.
+"""The ISO-8601 instants the emulator takes (``nl668-emu --clock``, ``nl668-lab check --clock``, the console's
+``clock`` verb, ``nl668://...?clock=``), as UTC.
 
 One parser for every option, so the same text means the same instant everywhere: ``Z`` (or RFC 3339's ``z``)
 is UTC, an offset is converted to UTC, and a time without either is taken as UTC (a module's clock has no

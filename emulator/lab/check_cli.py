@@ -17,6 +17,7 @@ from ..core.errors import ProfileError
 from ..isotime import utc_argument
 from ..profiles import list_profiles, load_profile
 from ..runtime.resolve import Resolver, parse_resolve
+from ..stdout import emit
 from ..tls import keylog
 from ..trace import TraceWriter
 from .advice import Advice, advise, load_pool
@@ -215,7 +216,7 @@ def check_main(argv: list[str]) -> int:
             written = f'wrote {args.write_trust} ({len(pem)} bytes): AT+GTSSLFILE="TRUSTFILE",{len(pem)}'
     status = report.exit_status(require_all=args.require_all)
     if args.json:
-        print(json.dumps({
+        emit(json.dumps({
             "host": report.config.host, "port": report.config.port, "servername": report.config.dial_name,
             "address": list(report.address) if report.address else None,
             "module_time": report.module_time.isoformat(), "handshakes": report.handshakes,
@@ -224,7 +225,5 @@ def check_main(argv: list[str]) -> int:
             "write_trust": written or None, "exit": status,
         }))
     else:
-        print(render(report, advice))
-        if written:
-            print(f"\n{written}")
+        emit(render(report, advice) + (f"\n\n{written}" if written else ""))
     return status

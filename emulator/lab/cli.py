@@ -27,6 +27,8 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..data import MissingDataError
+from ..servers.pki import pki_path
+from ..stdout import emit
 from .scenarios import HOST, SCENARIOS, VARIANTS, Outcome, Scenario, by_name
 
 __all__ = ["main", "markdown", "table"]
@@ -101,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as exc:
         parser.error(str(exc.args[0]))
     if args.list:
-        print(table(chosen))
-        return 0
+        return 0 if emit(table(chosen)) else 1
 
     try:
         # the servers read the test PKI (shipped with the package): a missing or unreadable file is
@@ -117,12 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
+        # The module side's trust file is the installed package's copy (no certs/ beside a wheel's user).
+        trust = str(pki_path("root-ca.pem"))
+        # A reader gone after the banner changes nothing: the lab serves on.
         if args.json:
-            print(json.dumps([e.as_json() for e in lab.endpoints]), flush=True)
+            emit(json.dumps([{**e.as_json(), "trust_file": trust} for e in lab.endpoints]))
         else:
-            print(table(chosen, {e.scenario.name: e.port for e in lab.endpoints}))
-            print(f"\nmodule side: --resolve {HOST}:PORT=127.0.0.1:PORT, TRUSTFILE certs/root-ca.pem; "
-                  "Ctrl-C stops the lab", flush=True)
+            emit(table(chosen, {e.scenario.name: e.port for e in lab.endpoints})
+                 + f"\n\nmodule side: --resolve {HOST}:PORT=127.0.0.1:PORT, TRUSTFILE {trust}; Ctrl-C stops the lab")
         stop.wait()
     finally:
         lab.stop()

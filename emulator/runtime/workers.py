@@ -47,6 +47,7 @@ from typing import Any, Protocol
 
 from ..core.profile import Profile
 from ..console import LineServer
+from ..stdout import emit
 from ..transports.tcp import DEFAULT_HOST
 from .lifetime import die_with_parent
 from .resolve import Resolver
@@ -215,7 +216,7 @@ async def _supervise(workers: list[_Worker], args: argparse.Namespace) -> int:
         loop.call_soon(signal.pthread_sigmask, signal.SIG_UNBLOCK, STOP_SIGNALS)
         if args.port_file:
             _write_port_file(args.port_file, ports)
-        print("\n".join(banners), flush=True)
+        emit("\n".join(banners))  # a reader gone after the banner changes nothing: serve on
 
         def on_exit(worker: _Worker) -> None:
             died.append(worker)

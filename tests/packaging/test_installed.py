@@ -168,21 +168,21 @@ with RunningModule("NL668_AM_00", resolve=["www.example.test=127.0.0.1"]) as mod
 
 def test_installed_locustfile_runs_a_fleet_against_the_installed_lab(installed: Venv) -> None:
     """The README's fleet command from an installed wheel: the locustfile's path from ``python -m emulator.fleet``,
-    the lab's CA from the package, ``tls-connect`` headless with verification on."""
+    the trust file the installed lab names, ``tls-connect`` headless with verification on."""
     locustfile = installed.run(str(installed.bin / "python"), "-m", "emulator.fleet")
     assert locustfile.returncode == 0, locustfile.stderr
     assert Path(locustfile.stdout.strip()).is_relative_to(installed.root)
-    ca = installed.python("from emulator.servers.pki import pki_path; print(pki_path('root-ca.pem'))")
-    assert ca.returncode == 0, ca.stderr
     with subprocess.Popen(["nl668-lab", "--json", "--scenario", "valid"], cwd=installed.work, env=installed.env(),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as lab:
         try:
             assert lab.stdout is not None
             (endpoint,) = json.loads(lab.stdout.readline() or "[]")
+            # the CA the lab prints for the module side: the installed package's copy
+            assert Path(endpoint["trust_file"]).is_relative_to(installed.root)
             done = installed.run(
                 "locust", "-f", locustfile.stdout.strip(), "--headless", "-u", "10", "-r", "10", "-t", "3s",
                 "--host", f"tls://www.example.test:{endpoint['port']}", "--nl668-resolve", "www.example.test=127.0.0.1",
-                "--nl668-trust", ca.stdout.strip(), "--nl668-at", "AT+GTSSLVER=4;+GTSSLCIPHER=7,1",
+                "--nl668-trust", endpoint["trust_file"], "--nl668-at", "AT+GTSSLVER=4;+GTSSLCIPHER=7,1",
                 "--json-file", "fleet", "--only-summary", timeout=120)
         finally:
             lab.terminate()
