@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import pickle
 import time
-from collections.abc import Iterator
 
 import pytest
 import serial
@@ -16,20 +15,6 @@ from emulator.at_client import AtClient, AtError
 from emulator.servers.tls_servers import TlsServer
 
 HOST = "peer.example.test"
-
-
-@pytest.fixture
-def port() -> Iterator[serial.SerialBase]:
-    p = serial.serial_for_url("nl668://NL668_AM_00?strict=1", timeout=5)
-    try:
-        yield p
-    finally:
-        p.close()
-
-
-@pytest.fixture
-def at(port: serial.SerialBase) -> AtClient:
-    return AtClient(port, timeout=10)
 
 
 def test_a_refusal_carries_the_final_result_code(at: AtClient) -> None:

@@ -25,20 +25,6 @@ from tests.frontends.helpers import TIMEOUT, control
 HOST = "peer.example.test"
 
 
-@pytest.fixture
-def port() -> Iterator[serial.SerialBase]:
-    p = serial.serial_for_url("nl668://NL668_AM_00?strict=1", timeout=5)
-    try:
-        yield p
-    finally:
-        p.close()
-
-
-@pytest.fixture
-def at(port: serial.SerialBase) -> AtClient:
-    return AtClient(port, timeout=10)
-
-
 @pytest.fixture(params=["python", "line"])
 def do(request: pytest.FixtureRequest, port: serial.SerialBase) -> Callable[..., Any]:
     """Run a verb through the Python API or through :meth:`Console.execute` (the line protocol's parser)."""
