@@ -179,6 +179,15 @@ class TlsFailure(EmulatorError):
         self.why = why
         self.failure = failure if failure is not None else failure_class_of(gtsslerr)
 
+    def again(self) -> TlsFailure:
+        """A fresh exception with the same code, text and class: what an engine raises for a failure it keeps.
+
+        Raising the kept instance itself would hang the raising frames (which hold the engine) on it as its
+        traceback: a cycle through the engine and its OpenSSL connection that only the cyclic collector
+        breaks, late and ten connections at a time.
+        """
+        return TlsFailure(self.gtsslerr, self.why, failure=self.failure)
+
 
 class TlsPeerClosed(EmulatorError):
     """The TCP peer closed (EOF or RST) before the handshake finished.

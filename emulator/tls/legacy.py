@@ -405,7 +405,7 @@ class LegacyTlsClient:
     def feed(self, ciphertext: bytes) -> None:
         """Take bytes from the server: advance the handshake, decrypt payload."""
         if self._failure is not None:
-            raise self._failure
+            raise self._failure.again()
         if self._steps.sniffing and ciphertext:
             self._steps.server_bytes(ciphertext)
         self._sock.feed(ciphertext)
@@ -441,7 +441,7 @@ class LegacyTlsClient:
     def send(self, data: bytes) -> None:
         """Encrypt ``data``; the records are then in :meth:`outgoing`."""
         if self._failure is not None:
-            raise self._failure
+            raise self._failure.again()
         if not self._handshake_done or self._close_queued:
             raise RuntimeError("LegacyTlsClient.send() needs a finished handshake and an open session")
         try:
@@ -573,4 +573,4 @@ class LegacyTlsClient:
         parts += [f"X509 error {e} at depth {d}" for d, e in self.verify_errors if e]
         parts.append(f"tlslite-ng: {type(exc).__name__}")
         self._failure = TlsFailure(code, "; ".join(parts), failure=failure)
-        return self._failure
+        return self._failure.again()  # the kept one is never raised: see TlsFailure.again

@@ -22,6 +22,7 @@ so no ``+GTSSLERR`` code.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -76,8 +77,13 @@ class TlsClient:
         self._failure: TlsFailure | None = None
         #: The TCP peer closed after the handshake without a close_notify.
         self.eof_without_close_notify = False
+        # The suite-name lookup holds the Connection, not this client: a bound method here made a cycle
+        # (client -> steps -> method -> client), so no client was freed until the cyclic collector ran, and
+        # that collector then freed ten or so OpenSSL connections at once, ~0.4 ms on whatever event was
+        # being served (bench/RESULTS.md, "Fleets, second look").
         self._steps = HandshakeSteps(
-            request, [CIPHER_NAMES.get(cid) or f"id {cid}" for cid in request.cipher_ids], self._suite_name
+            request, [CIPHER_NAMES.get(cid) or f"id {cid}" for cid in request.cipher_ids],
+            functools.partial(_suite_name, self._conn),
         )
 
     # -- bytes in ---------------------------------------------------------
@@ -102,7 +108,7 @@ class TlsClient:
                 queued in :meth:`outgoing` (flush it, then close the socket).
         """
         if self._failure is not None:
-            raise self._failure
+            raise self._failure.again()
         if ciphertext:
             if self._steps.sniffing:
                 self._steps.server_bytes(ciphertext)
@@ -154,7 +160,7 @@ class TlsClient:
             TlsFailure: OpenSSL failed to encrypt.
         """
         if self._failure is not None:
-            raise self._failure
+            raise self._failure.again()
         if not self._handshake_done or self._close_queued:
             raise RuntimeError("TlsClient.send() needs a finished handshake and an open session")
         try:
@@ -225,11 +231,6 @@ class TlsClient:
         chain = self._conn.get_peer_cert_chain(as_cryptography=True) if self._steps.wants_chain else None
         return self._steps.new(chain=chain or [], alerts=self._log.alerts, done=self.negotiated)
 
-    def _suite_name(self, suite: int) -> str:
-        # Private binding (pinned pyOpenSSL 26.4.0): OpenSSL's own name for the suite the ServerHello chose.
-        found = _lib.SSL_CIPHER_find(self._conn._ssl, suite.to_bytes(2, "big"))
-        return _ffi.string(_lib.SSL_CIPHER_get_name(found)).decode("ascii") if found != _ffi.NULL else f"{suite:#06x}"
-
     # -- internals --------------------------------------------------------
 
     def _advance(self) -> None:
@@ -274,12 +275,18 @@ class TlsClient:
         parts.append(f"OpenSSL: {_reasons(exc)}")
         self._failure = TlsFailure(code, "; ".join(parts), failure=failure)
         logger.debug("TLS failed: %s", self._failure)
-        return self._failure
+        return self._failure.again()  # the kept one is never raised: see TlsFailure.again
 
 
 #: A protocol version as on the wire -> the name OpenSSL prints (both engines' trace steps and
 #: ``negotiated`` read alike). ``+GTSSLVER`` 1-4 are 0x0300-0x0303 (SSL 3.0 to TLS 1.2).
 WIRE_VERSION_NAMES: dict[int, str] = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2"}
+
+
+def _suite_name(conn: SSL.Connection, suite: int) -> str:
+    # Private binding (pinned pyOpenSSL 26.4.0): OpenSSL's own name for the suite the ServerHello chose.
+    found = _lib.SSL_CIPHER_find(conn._ssl, suite.to_bytes(2, "big"))
+    return _ffi.string(_lib.SSL_CIPHER_get_name(found)).decode("ascii") if found != _ffi.NULL else f"{suite:#06x}"
 
 
 class HandshakeSteps:
