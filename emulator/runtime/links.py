@@ -84,6 +84,7 @@ from ..core.events import (
 )
 from ..tls.engine import make_tls_client
 from ..tls.session import TlsClient, TlsFailure, TlsPeerClosed
+from ..transports.end_of_pass import end_of_pass
 from .probes import ping_once, shown_address
 from .resolve import Resolver
 from .sntp import SntpError, query_time
@@ -125,6 +126,7 @@ class _Link:
         self.released = False
         self.forced = False  # released by the grace timer despite a stuck resource
         self.grace: asyncio.TimerHandle | None = None
+        self.write_deferred = False  # TLS output waits in the engine for the end of the loop pass
 
     def __repr__(self) -> str:
         return f"<link {self.link_id} {self.phase.value}{' closing' if self.closing else ''}>"
@@ -182,6 +184,7 @@ class PeerLinks:
         self._flush_handle: asyncio.Handle | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._end_of_pass = end_of_pass(loop)
         self._host_blocked = False  # see hold()
         #: Told of each network-side step (TCP connected, the TLS handshake's steps) as it happens,
         #: as ``(link_id, {"ev": ..., "text": ..., ...})``: the station hands them to the trace.
@@ -294,7 +297,11 @@ class PeerLinks:
                 self._peer_closed(link, reset=True, gtsslerr=exc.gtsslerr, failure=exc.failure, why=exc.why)
                 self._end_transport(link)
                 return
-            self._write_tls(link)
+            # The record goes out at the end of the loop pass, with the other modules' records and lines
+            # (emulator.transports.end_of_pass: the server then wakes once for all of them).
+            if not link.write_deferred:
+                link.write_deferred = True
+                self._end_of_pass.defer(partial(self._deferred_write, link))
         else:
             cast(asyncio.Transport, link.transport).write(data)
 
@@ -683,6 +690,7 @@ class PeerLinks:
     def _end_transport(self, link: _Link) -> None:
         """Close the socket after what is queued (the alert, our close_notify) has gone out."""
         if link.transport is not None and not link.lost:
+            self._write_tls(link)  # a record deferred to the end of the pass goes before the FIN
             link.transport.close()
 
     def _abandon(self, link: _Link) -> None:
@@ -872,6 +880,11 @@ class PeerLinks:
         if self.observer is not None and link.tls is not None:
             for step in link.tls.new_steps():
                 self.observer(link.link_id, step)
+
+    def _deferred_write(self, link: _Link) -> None:
+        link.write_deferred = False
+        with self._guard(link, "send"):
+            self._write_tls(link)
 
     def _write_tls(self, link: _Link) -> None:
         if link.tls is None:

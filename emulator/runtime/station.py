@@ -36,6 +36,10 @@ class HostTransport(Protocol):
 
     def write(self, data: bytes) -> None: ...
 
+    def flush(self) -> None:
+        """Hand what :meth:`write` has queued to the kernel now (a PTY batches writes per loop pass)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -97,6 +101,9 @@ def build_station(
     transport.flow = join_flow(links.hold, write)  # back-pressure also sees the pacer's queue
     transport.start(pace_input(loop, driver.feed, baud=timing.baud))
     driver.start()
+    # The power-on URCs are on the line when this returns, before any host can open it (and flush its
+    # input), as before a real module's port appears: not at the end of the current loop pass.
+    transport.flush()
     return Station(
         module=module, driver=driver, links=links, transport=transport, name=name, pacer=write
     )

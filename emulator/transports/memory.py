@@ -58,6 +58,9 @@ class MemoryLine:
         if block and self.flow is not None:
             self.flow(True)
 
+    def flush(self) -> None:
+        """Nothing to do: :meth:`write` puts bytes in the host's buffer at once."""
+
     def close(self) -> None:
         with self._lock:
             self.closed = True

@@ -25,6 +25,8 @@ import tty
 from collections.abc import Callable
 from pathlib import Path
 
+from .end_of_pass import end_of_pass
+
 logger = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
@@ -61,7 +63,7 @@ class PtyTransport:
         self._closed = False
         self._blocked = False
         self._writer_armed = False
-        self._reading = False  # inside _on_readable: its writes are flushed when the receiver returns
+        self._queued = False  # a flush is deferred to the end of this loop pass
         #: told True when the host falls behind, False when it has caught up (PeerLinks.hold)
         self.flow: Callable[[bool], None] | None = None
         self.master_fd, self._slave_fd = os.openpty()
@@ -90,34 +92,30 @@ class PtyTransport:
     def write(self, data: bytes) -> None:
         """Send bytes to the host; what the kernel cannot take now is buffered and sent when it can.
 
-        Writes caused by host input are coalesced: the echo, information text, ``OK`` and
-        URCs that one read from the host causes go to the kernel in one ``write(2)`` when the
-        receiver returns (still inside the same loop callback, so the host cannot tell),
-        not one system call each. A PTY write costs tens of microseconds (it runs the line
-        discipline and wakes the reader). Any other write (boot URCs, socket events) is
-        written at once, as before.
+        The bytes go to the kernel at the end of the loop pass, with every other line's and socket's
+        writes of the pass (:mod:`emulator.transports.end_of_pass`: writes made together share their
+        readers' wake-ups), one ``write(2)`` per PTY. A host sees the same bytes in the same order.
         """
         if self._closed or not data:
             return
-        if self._reading or self._pending:
-            self._buffer(data)  # flushed when the receiver returns, or by the writer callback
-            return
-        try:
-            sent = os.write(self.master_fd, data)
-        except BlockingIOError:
-            sent = 0
-        except OSError as exc:
-            logger.warning("%s: write failed: %s", self.device_path, exc)
-            return
-        if sent < len(data):
-            self._buffer(data[sent:])
-            self._writer_armed = True
-            self._loop.add_writer(self.master_fd, self._on_writable)
+        self._buffer(data)
+        if not self._queued and not self._writer_armed:
+            self._queued = True
+            end_of_pass(self._loop).defer(self._flush)
+
+    def flush(self) -> None:
+        """Write what this pass has queued now instead of at the end of the pass (the power-on URCs)."""
+        self._flush()
 
     def close(self) -> None:
-        """Stop watching the PTY, close it and remove the symlink. Idempotent."""
+        """Stop watching the PTY, close it and remove the symlink. Idempotent.
+
+        What this pass wrote still goes out first (as far as the kernel takes it without waiting).
+        """
         if self._closed:
             return
+        if self._pending and not self._writer_armed:
+            self._on_writable()
         self._closed = True
         self._loop.remove_reader(self.master_fd)
         self._loop.remove_writer(self.master_fd)
@@ -149,17 +147,12 @@ class PtyTransport:
                 self._loop.remove_reader(self.master_fd)
             return
         if data and self._receiver is not None:
-            self._reading = True
-            try:
-                self._receiver(data)
-            finally:
-                self._reading = False
-                if self._pending and not self._writer_armed and not self._closed:
-                    self._flush()
+            self._receiver(data)
 
     def _flush(self) -> None:
         """Write what is pending now; wait for the fd to be writable if the kernel did not take it all."""
-        if self._closed or not self._pending:
+        self._queued = False
+        if self._closed or not self._pending or self._writer_armed:
             return
         self._on_writable()
         if self._pending and not self._writer_armed and not self._closed:

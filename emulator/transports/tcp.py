@@ -124,6 +124,9 @@ class TcpTransport:
         if conn is not None and conn.transport is not None and not conn.transport.is_closing() and data:
             conn.transport.write(self._encode(data))
 
+    def flush(self) -> None:
+        """Nothing to do: :meth:`write` hands bytes to the connection's transport at once."""
+
     def close(self) -> None:
         """Stop listening and drop the host connection. Idempotent."""
         if self._closed:
