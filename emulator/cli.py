@@ -29,7 +29,7 @@ from .core.commands import COMMAND_TABLE
 from .core.errors import ProfileError
 from .core.profile import Profile
 from .data import MissingDataError
-from .isotime import utc_argument as _utc
+from .isotime import utc_argument
 from .modemctl.build import BuildError
 from .modemctl.lines import HOST_ENV_PREFIX, ModemLines
 from .profiles import DEFAULT_PROFILE, list_profiles, load_profile
@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         "--list-commands", action="store_true", help="print the firmware's command table as Markdown and exit"
     )
     parser.add_argument(
-        "--clock", type=_utc, metavar="ISO8601", help="module clock at power-on (naive = UTC; default: now)"
+        "--clock", type=utc_argument, metavar="ISO8601", help="module clock at power-on (naive = UTC; default: now)"
     )
     parser.add_argument(
         "--trace", metavar="FILE",
