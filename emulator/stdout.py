@@ -5,7 +5,8 @@ Python ignores SIGPIPE, so a closed pipe surfaces as :class:`BrokenPipeError` at
 Unix tool would end quietly. The command-line tools print through :func:`emit`, which
 says whether the text went out; after a closed pipe, stdout points at ``/dev/null`` (as
 Python's documentation on SIGPIPE recommends) so that nothing later can fail on it, and a
-listing ends with status 1 while a server goes on serving (its banner was read).
+listing ends with status 1 while a server goes on serving (its banner is an announcement: the
+ports serve whether or not anybody read it).
 """
 
 from __future__ import annotations
