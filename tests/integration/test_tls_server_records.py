@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -36,10 +36,10 @@ def test_waits_for_the_records_that_satisfy_where() -> None:
         not_tls(server.port)
         assert server.wait_handshakes(1)[0].error is not None  # recorded, but no handshake to count
         # the completed ones arrive from another thread while this one waits on the condition
-        clients = threading.Thread(target=lambda: all(handshake(server.port) for _ in range(2)))
-        clients.start()
-        done = server.wait_handshakes(2, 10, where=completed)
-        clients.join(10)
+        with ThreadPoolExecutor(1) as pool:
+            clients = pool.submit(lambda: [handshake(server.port) for _ in range(2)])
+            done = server.wait_handshakes(2, 10, where=completed)
+            assert clients.result(10) == [True, True]  # the clients' side too: both echoed
         assert len(done) == 2 and all(h.error is None and h.version for h in done)
         assert len(server.wait_handshakes(3)) == 3  # without where: every record, as before
 
