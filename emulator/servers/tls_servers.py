@@ -527,16 +527,19 @@ class TlsServer(_StreamServer):
         Raises:
             TimeoutError: too few in time; the message says how many there were and how the others ended.
         """
-        def counted() -> list[HandshakeRecord]:  # called under the records' lock, as the list grows under it
-            return list(self.handshakes) if where is None else [h for h in self.handshakes if where(h)]
+        def counted(records: list[HandshakeRecord]) -> list[HandshakeRecord]:
+            return list(records) if where is None else [h for h in records if where(h)]
 
         try:
-            self._records.wait(lambda: len(counted()) >= count, timeout or self.timeout, f"{count} handshake(s)")
+            self._records.wait(
+                lambda: len(counted(self.handshakes)) >= count, timeout or self.timeout, f"{count} handshake(s)"
+            )
         except TimeoutError as exc:
-            seen = list(self.handshakes)
+            seen = list(self.handshakes)  # one copy for both figures: the server loop may still be adding records
             errors = sorted({h.error for h in seen if h.error is not None})
-            raise TimeoutError(f"{exc}: {len(counted())} counted of {len(seen)} recorded; errors {errors}") from None
-        return counted()
+            found = len(counted(seen))
+            raise TimeoutError(f"{exc}: {found} counted of {len(seen)} recorded; errors {errors}") from None
+        return counted(self.handshakes)
 
     def _prepare(self) -> None:
         self._context = self.settings.context()
