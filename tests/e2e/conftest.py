@@ -23,6 +23,8 @@ MODULE_SUITES = ":".join([
     "DHE-RSA-AES256-SHA", "DHE-RSA-AES128-SHA", "AES256-SHA", "AES128-SHA",
     "DHE-RSA-AES256-SHA256", "DHE-RSA-AES128-SHA256", "AES256-SHA256", "AES128-SHA256",
 ])
+
+
 @dataclass
 class Broker:
     plain_port: int
