@@ -101,11 +101,20 @@ class PtyTransport:
         self._buffer(data)
         if not self._queued and not self._writer_armed:
             self._queued = True
-            end_of_pass(self._loop).defer(self._flush)
+            end_of_pass(self._loop).defer(self.flush)
 
     def flush(self) -> None:
-        """Write what this pass has queued now instead of at the end of the pass (the power-on URCs)."""
-        self._flush()
+        """Write what is pending now; wait for the fd to be writable if the kernel did not take it all.
+
+        Run at the end of the pass, or earlier by the station for the power-on URCs.
+        """
+        self._queued = False
+        if self._closed or not self._pending or self._writer_armed:
+            return
+        self._on_writable()
+        if self._pending and not self._writer_armed and not self._closed:
+            self._writer_armed = True
+            self._loop.add_writer(self.master_fd, self._on_writable)
 
     def close(self) -> None:
         """Stop watching the PTY, close it and remove the symlink. Idempotent.
@@ -148,16 +157,6 @@ class PtyTransport:
             return
         if data and self._receiver is not None:
             self._receiver(data)
-
-    def _flush(self) -> None:
-        """Write what is pending now; wait for the fd to be writable if the kernel did not take it all."""
-        self._queued = False
-        if self._closed or not self._pending or self._writer_armed:
-            return
-        self._on_writable()
-        if self._pending and not self._writer_armed and not self._closed:
-            self._writer_armed = True
-            self._loop.add_writer(self.master_fd, self._on_writable)
 
     def _on_writable(self) -> None:
         try:
