@@ -316,8 +316,7 @@ class PeerLinks:
         if link.phase is _Phase.OPEN and not link.lost and link.transport is not None:
             if link.tls is not None and not link.tls.closed_by_peer:
                 link.tls.close()
-                self._write_tls(link)
-            link.transport.close()  # after the write buffer drains: FIN
+            self._end_transport(link)  # our records (a deferred one, the close_notify), then the FIN
         else:
             self._abandon(link)
         if link.grace is None:

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from emulator.core.actions import SendToPeer
-from emulator.core.events import LinkOpened, PeerClosed
+from emulator.core.actions import CloseLink, SendToPeer
+from emulator.core.events import LinkClosed, LinkOpened, PeerClosed
 from emulator.profiles import load_profile
 from emulator.runtime.clocks import SystemClock
 from emulator.runtime.driver import AsyncioScheduler
@@ -120,6 +120,25 @@ def test_a_record_sent_just_before_a_drop_goes_before_the_fin() -> None:
                 e.do(SendToPeer(link_id=1, data=b"hello"))  # deferred to the end of this pass...
                 assert e.links.drop(1, reset=False)  # ...and the FIN asked for in the same pass
                 await e.next(PeerClosed)
+                await e.settled()
+                assert await asyncio.to_thread(server.wait_endings) == ["server_close"]
+
+    run(main)
+
+
+@pytest.mark.integration
+def test_a_record_sent_just_before_the_module_closes_goes_before_its_close_notify() -> None:
+    # As above, but the module's own AT+MIPCLOSE: a close_notify first would end the server as "close_notify".
+    settings = ServerSettings(behaviour="close_after", close_after_bytes=5)
+
+    async def main() -> None:
+        with TlsServer(settings) as server:
+            async with edge(resolve_to(server)) as e:
+                e.do(ssl_link(1, 443))
+                await e.next(LinkOpened)
+                e.do(SendToPeer(link_id=1, data=b"hello"))  # deferred to the end of this pass...
+                e.do(CloseLink(link_id=1))  # ...and the close asked for in the same pass
+                await e.next(LinkClosed)
                 await e.settled()
                 assert await asyncio.to_thread(server.wait_endings) == ["server_close"]
 
