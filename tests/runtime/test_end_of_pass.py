@@ -96,13 +96,15 @@ def test_the_power_on_urcs_are_on_the_line_when_the_module_is_built() -> None:
         try:
             station = build_station(loop, AsyncioScheduler(loop, clock), load_profile("NL668_AM_00"), transport,
                                     clock=clock, resolver=Resolver(), name="m0")
-            # Still inside the same pass: a host opening the port the moment the module is built finds them.
-            assert select.select([host], [], [], 0)[0] == [host]
-            data = os.read(host, 4096)
-            station.close()
-            return data
+            try:
+                # Still inside the same pass: a host opening the port the moment the module is built finds them.
+                assert select.select([host], [], [], 0)[0] == [host]
+                return os.read(host, 4096)
+            finally:
+                station.close()
         finally:
             os.close(host)
+            transport.close()  # idempotent: already closed by the station unless building it failed
 
     assert asyncio.run(main()) == b"\r\n+SIM READY\r\n"
 
