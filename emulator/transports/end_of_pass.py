@@ -23,13 +23,16 @@ class EndOfPass:
     """The jobs deferred in this pass of ``loop`` (use :func:`end_of_pass`)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        # Weak: _BATCHES's value would otherwise keep its own key, every loop that ever wrote, alive for good.
+        self._loop = weakref.ref(loop)
         self._jobs: list[Callable[[], None]] = []
 
     def defer(self, job: Callable[[], None]) -> None:
         """Run ``job`` when the pass's callbacks have run (after the jobs deferred before it)."""
         if not self._jobs:
-            self._loop.call_soon(self._run)
+            loop = self._loop()
+            assert loop is not None, "the caller's loop is alive"
+            loop.call_soon(self._run)
         self._jobs.append(job)
 
     def _run(self) -> None:
@@ -38,7 +41,8 @@ class EndOfPass:
             try:
                 job()
             except Exception as exc:  # noqa: BLE001 - one module's fault must not hold back the others' output
-                self._loop.call_exception_handler({"message": f"end-of-pass write {job!r} failed", "exception": exc})
+                if (loop := self._loop()) is not None:  # always: the loop is running this
+                    loop.call_exception_handler({"message": f"end-of-pass write {job!r} failed", "exception": exc})
 
 
 _BATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EndOfPass] = weakref.WeakKeyDictionary()

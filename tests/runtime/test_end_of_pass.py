@@ -6,8 +6,10 @@ the socket is closed (it goes before the FIN)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import select
+import weakref
 from typing import Any
 
 import pytest
@@ -65,6 +67,19 @@ def test_a_failing_job_is_reported_and_the_others_still_run() -> None:
     seen, reported = asyncio.run(main())
     assert seen == ["first", "third"]
     assert [str(c["exception"]) for c in reported] == ["EIO"]
+
+
+def test_a_finished_loop_is_not_kept_alive_by_its_batch() -> None:
+    async def main() -> None:
+        end_of_pass(asyncio.get_running_loop()).defer(lambda: None)
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(main())
+    loop.close()
+    freed = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert freed() is None
 
 
 def test_pty_writes_of_one_pass_reach_the_host_together_and_in_order() -> None:
