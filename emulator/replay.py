@@ -58,6 +58,7 @@ from .core.errors import ProfileError
 from .core.profile import Profile
 from .profiles import DEFAULT_PROFILE, load_profile
 from .runtime.in_memory import InMemoryModule
+from .stdout import emit
 
 _REDACTED = b"<redacted "
 
@@ -358,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {args.file}: {exc}", file=sys.stderr)
         return 2
     if result.matches:
-        print(f"{args.file}: the module side matches ({len(result.recorded)} lines)")
+        emit(f"{args.file}: the module side matches ({len(result.recorded)} lines)")
         return 0
-    print("\n".join(result.diff))
+    emit("\n".join(result.diff))  # `| head`: the diff's reader may stop early (emulator/stdout.py)
     return 1

@@ -118,12 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        # The module side's trust file is the installed package's copy (no certs/ beside a wheel's user).
-        trust = str(pki_path("root-ca.pem"))
         # A reader gone after the banner changes nothing: the lab serves on.
         if args.json:
-            emit(json.dumps([{**e.as_json(), "trust_file": trust} for e in lab.endpoints]))
+            emit(json.dumps([e.as_json() for e in lab.endpoints]))
         else:
+            # The module side's trust file is the installed package's copy (no certs/ beside a wheel's user).
+            trust = pki_path("root-ca.pem")
             emit(table(chosen, {e.scenario.name: e.port for e in lab.endpoints})
                  + f"\n\nmodule side: --resolve {HOST}:PORT=127.0.0.1:PORT, TRUSTFILE {trust}; Ctrl-C stops the lab")
         stop.wait()

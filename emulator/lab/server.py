@@ -277,8 +277,10 @@ class Endpoint:
     server: _StreamServer
 
     def as_json(self) -> dict[str, object]:
+        # trust_file: the CA the module side uploads as TRUSTFILE, by its installed path (a wheel's user has
+        # no certs/ directory to find it in).
         return {"scenario": self.scenario.name, "host": self.host, "port": self.port,
-                "description": self.scenario.description}
+                "description": self.scenario.description, "trust_file": str(pki_path("root-ca.pem"))}
 
 
 class Lab:

@@ -7,6 +7,7 @@ import sys
 import webbrowser
 from pathlib import Path
 
+from ..stdout import emit
 from .render import render_trace
 
 
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, UnicodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(target)
+    emit(str(target))
     if args.open:
         webbrowser.open(target.resolve().as_uri())
     return 0

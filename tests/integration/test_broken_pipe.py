@@ -4,7 +4,6 @@ end is closed before the tool writes, as ``head`` leaves them."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -42,6 +41,18 @@ def test_a_listing_into_a_closed_pipe_ends_quietly(argv: list[str]) -> None:
     assert done.returncode == 1
 
 
+def test_a_replay_diff_into_a_closed_pipe_ends_quietly_with_its_own_status(tmp_path: Path) -> None:
+    log = tmp_path / "field.log"
+    log.write_text("AT+GTSSLMODE?\n+GTSSLMODE: 1\nOK\n")  # the module answers 0: a diff, status 1
+    out = closed_pipe()
+    try:
+        done = subprocess.run([sys.executable, "-m", "emulator", "replay", str(log)], stdout=out,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(out)
+    assert (done.returncode, done.stderr) == (1, "")
+
+
 def test_the_same_listing_into_a_reader_is_whole_and_status_0() -> None:
     done = subprocess.run([sys.executable, "-m", "emulator.lab.cli", "--list"], capture_output=True, text=True,
                           timeout=60)
@@ -71,17 +82,3 @@ def test_an_emulator_whose_banner_nobody_reads_serves_on(tmp_path: Path) -> None
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "Traceback" not in err, err
-
-
-def test_the_lab_names_the_installed_trust_file_in_its_json() -> None:
-    with subprocess.Popen([sys.executable, "-m", "emulator.lab.cli", "--json", "--scenario", "valid"],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as lab:
-        try:
-            assert lab.stdout is not None
-            (endpoint,) = json.loads(lab.stdout.readline())
-        finally:
-            lab.terminate()
-            lab.communicate(timeout=30)
-    trust = Path(endpoint["trust_file"])
-    assert trust.name == "root-ca.pem" and trust.is_file()
-    assert trust.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")

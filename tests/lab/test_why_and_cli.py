@@ -63,6 +63,9 @@ def test_json_lists_the_running_endpoints_then_serves_until_sigint() -> None:
         endpoints = json.loads(proc.stdout.readline())
         assert [e["scenario"] for e in endpoints] == ["valid", "alert-49"]
         assert all(e["host"] == "127.0.0.1" and e["port"] > 0 for e in endpoints)
+        # the module side's TRUSTFILE, by the package's own path (tests/packaging checks it is the installed one)
+        trust = Path(endpoints[0]["trust_file"])
+        assert trust.name == "root-ca.pem" and trust.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == 0
     finally:
