@@ -102,7 +102,8 @@ def build_station(
     transport.start(pace_input(loop, driver.feed, baud=timing.baud))
     driver.start()
     # The power-on URCs are on the line when this returns, before any host can open it (and flush its
-    # input), as before a real module's port appears: not at the end of the current loop pass.
+    # input), as before a real module's port appears: not at the end of the current loop pass. (With
+    # --baud or --latency the pacer sends them at its own pace, as it always has.)
     transport.flush()
     return Station(
         module=module, driver=driver, links=links, transport=transport, name=name, pacer=write
