@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from .modemctl.lines import HOST_ENV_PREFIX, ModemLines
 from .profiles import DEFAULT_PROFILE, list_profiles, load_profile
 from .runtime.clocks import SystemClock
 from .runtime.driver import AsyncioScheduler
+from .runtime.port_file import write_port_file
 from .runtime.resolve import Resolver, ResolveRule, parse_resolve
 from .runtime.station import Station, Timing, build_station
 from .stdout import emit
@@ -240,14 +240,6 @@ def _fixed(station: Station) -> Callable[[], Station]:
     return lambda: station
 
 
-def _write_port_file(path: str, ports: list[int]) -> None:
-    """Atomically, so a CI script polling for the file never reads half of it."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text("".join(f"{port}\n" for port in ports))
-    os.replace(tmp, target)
-
-
 async def _serve(
     profile: Profile, initial_clock: datetime, args: argparse.Namespace, resolver: Resolver, *,
     indexes: range | None = None, ready: Callable[[list[str], list[int]], None] | None = None,
@@ -299,7 +291,7 @@ async def _serve(
             ready(banners, ports)
         else:
             if args.port_file:
-                _write_port_file(args.port_file, ports)
+                write_port_file(args.port_file, ports)
             # Once everything listens and the port file is there: a script may read the banner as "ready".
             emit("\n".join(banners))  # a reader gone after the banner changes nothing: serve on
         stop = asyncio.Event()

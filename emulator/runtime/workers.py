@@ -42,7 +42,6 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from functools import partial
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from typing import Any, Protocol
 
 from ..core.profile import Profile
@@ -50,6 +49,7 @@ from ..console import LineServer
 from ..stdout import emit
 from ..transports.tcp import DEFAULT_HOST
 from .lifetime import die_with_parent
+from .port_file import write_port_file
 from .resolve import Resolver
 
 logger = logging.getLogger(__name__)
@@ -187,14 +187,6 @@ def _stop(workers: list[_Worker]) -> None:
         worker.conn.close()
 
 
-def _write_port_file(path: str, ports: list[int]) -> None:
-    """Atomically, as the one-process CLI does: a script polling for the file never reads half of it."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text("".join(f"{port}\n" for port in ports))
-    os.replace(tmp, target)
-
-
 async def _supervise(workers: list[_Worker], args: argparse.Namespace) -> int:
     """Publish the ports and banners, forward the console, wait for a signal or a dead worker."""
     loop = asyncio.get_running_loop()
@@ -215,7 +207,7 @@ async def _supervise(workers: list[_Worker], args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, stop.set)
         loop.call_soon(signal.pthread_sigmask, signal.SIG_UNBLOCK, STOP_SIGNALS)
         if args.port_file:
-            _write_port_file(args.port_file, ports)
+            write_port_file(args.port_file, ports)
         emit("\n".join(banners))  # a reader gone after the banner changes nothing: serve on
 
         def on_exit(worker: _Worker) -> None:
