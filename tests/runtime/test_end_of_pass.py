@@ -125,8 +125,10 @@ def test_the_power_on_urcs_are_on_the_line_when_the_module_is_built() -> None:
 
 
 @pytest.mark.integration
-def test_a_record_sent_just_before_a_drop_goes_before_the_fin() -> None:
-    # The server closes in order once 5 bytes have arrived ("server_close"); a FIN first would end it as "eof".
+@pytest.mark.parametrize("ending", ["network drop (FIN)", "module close (AT+MIPCLOSE: close_notify)"])
+def test_a_record_sent_just_before_the_socket_ends_goes_first(ending: str) -> None:
+    # The server closes in order once 5 bytes have arrived ("server_close"); a FIN or close_notify ahead of
+    # the record would end it as "eof" or "close_notify".
     settings = ServerSettings(behaviour="close_after", close_after_bytes=5)
 
     async def main() -> None:
@@ -135,27 +137,12 @@ def test_a_record_sent_just_before_a_drop_goes_before_the_fin() -> None:
                 e.do(ssl_link(1, 443))
                 await e.next(LinkOpened)
                 e.do(SendToPeer(link_id=1, data=b"hello"))  # deferred to the end of this pass...
-                assert e.links.drop(1, reset=False)  # ...and the FIN asked for in the same pass
-                await e.next(PeerClosed)
-                await e.settled()
-                assert await asyncio.to_thread(server.wait_endings) == ["server_close"]
-
-    run(main)
-
-
-@pytest.mark.integration
-def test_a_record_sent_just_before_the_module_closes_goes_before_its_close_notify() -> None:
-    # As above, but the module's own AT+MIPCLOSE: a close_notify first would end the server as "close_notify".
-    settings = ServerSettings(behaviour="close_after", close_after_bytes=5)
-
-    async def main() -> None:
-        with TlsServer(settings) as server:
-            async with edge(resolve_to(server)) as e:
-                e.do(ssl_link(1, 443))
-                await e.next(LinkOpened)
-                e.do(SendToPeer(link_id=1, data=b"hello"))  # deferred to the end of this pass...
-                e.do(CloseLink(link_id=1))  # ...and the close asked for in the same pass
-                await e.next(LinkClosed)
+                if ending.startswith("network"):  # ...and the end asked for in the same pass
+                    assert e.links.drop(1, reset=False)
+                    await e.next(PeerClosed)
+                else:
+                    e.do(CloseLink(link_id=1))
+                    await e.next(LinkClosed)
                 await e.settled()
                 assert await asyncio.to_thread(server.wait_endings) == ["server_close"]
 
