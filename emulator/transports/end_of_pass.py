@@ -1,12 +1,14 @@
 """Writes deferred to the end of the current loop pass, made together, in the order they were asked for.
 
 Why: a write to a PTY or a loopback socket that finds its reader asleep wakes it (for a PTY, the kernel's
-flush worker first), and on this machine's two vCPUs that wake-up, an inter-processor interrupt in a VM,
-is most of the write's cost: ~15 of the ~17 µs a PTY write took in a busy loop, against 2 µs with nobody
-to wake. Writes made back to back share their readers' wake-ups instead. One loop pass serves every module
-whose line or socket was ready, so the writes of all of them go out together when the pass's callbacks
-have run. Measured with ``bench/scale.py --workers 2 256`` (bench/RESULTS.md, "Writes at the end of the
-pass"). Nothing waits at low load: a pass is then one callback, and the loop runs the batch right after it.
+flush worker first), and the woken reader often preempts the writer on a busy machine. Written one at a time
+between the callbacks of a busy pass, a worker's writes kept waking hosts and the echo server that then
+interrupted the rest of the pass; written back to back, they share the wake-ups (a burst of 128 PTY writes
+to sleeping readers costs 2.5 µs of CPU a write). One loop pass serves every module whose line or socket
+was ready, so the writes of all of them go out together when the pass's callbacks have run. Measured with
+``bench/scale.py --workers 2 256`` (bench/RESULTS.md, "Writes at the end of the pass"): more round trips a
+second and a lower p99, the hosts' and server's CPU a round trip down. Nothing waits at low load: a pass is
+then one callback, and the loop runs the batch right after it.
 
 One batch per loop: the first write of a pass schedules :meth:`EndOfPass._run` with ``call_soon``, so it
 runs after every callback already queued (the pass's I/O callbacks) and before the loop next waits.
