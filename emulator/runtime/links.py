@@ -126,7 +126,8 @@ class _Link:
         self.released = False
         self.forced = False  # released by the grace timer despite a stuck resource
         self.grace: asyncio.TimerHandle | None = None
-        self.write_deferred = False  # TLS output waits in the engine for the end of the loop pass
+        self.write_deferred = False  # output waits for the end of the loop pass (TLS: in the engine)
+        self.unsent = bytearray()  # a plain TCP link's bytes waiting for the end of the pass
 
     def __repr__(self) -> str:
         return f"<link {self.link_id} {self.phase.value}{' closing' if self.closing else ''}>"
@@ -297,13 +298,10 @@ class PeerLinks:
                 self._peer_closed(link, reset=True, gtsslerr=exc.gtsslerr, failure=exc.failure, why=exc.why)
                 self._end_transport(link)
                 return
-            # The record goes out at the end of the loop pass, with the other modules' records and lines
-            # (emulator.transports.end_of_pass: the server then wakes once for all of them).
-            if not link.write_deferred:
-                link.write_deferred = True
-                self._end_of_pass.defer(partial(self._deferred_write, link))
+            self._defer_write(link)
         else:
-            cast(asyncio.Transport, link.transport).write(data)
+            link.unsent += data
+            self._defer_write(link)
 
     def _close(self, link_id: int) -> None:
         link = self._links.get(link_id)
@@ -689,7 +687,7 @@ class PeerLinks:
     def _end_transport(self, link: _Link) -> None:
         """Close the socket after what is queued (the alert, our close_notify) has gone out."""
         if link.transport is not None and not link.lost:
-            self._write_tls(link)  # a record deferred to the end of the pass goes before the FIN
+            self._write_out(link)  # output deferred to the end of the pass goes before the FIN
             link.transport.close()
 
     def _abandon(self, link: _Link) -> None:
@@ -880,10 +878,27 @@ class PeerLinks:
             for step in link.tls.new_steps():
                 self.observer(link.link_id, step)
 
+    def _defer_write(self, link: _Link) -> None:
+        """The link's output goes out at the end of the loop pass, with the other modules' output and lines
+        (emulator.transports.end_of_pass: the server then wakes once for all of them)."""
+        if not link.write_deferred:
+            link.write_deferred = True
+            self._end_of_pass.defer(partial(self._deferred_write, link))
+
     def _deferred_write(self, link: _Link) -> None:
         link.write_deferred = False
         with self._guard(link, "send"):
+            self._write_out(link)
+
+    def _write_out(self, link: _Link) -> None:
+        """Hand the link's waiting output to its transport: TLS records from the engine, or plain bytes."""
+        if link.tls is not None:
             self._write_tls(link)
+            return
+        data, link.unsent = bytes(link.unsent), bytearray()
+        transport = cast(asyncio.Transport | None, link.transport)
+        if data and transport is not None and not transport.is_closing():
+            transport.write(data)
 
     def _write_tls(self, link: _Link) -> None:
         if link.tls is None:

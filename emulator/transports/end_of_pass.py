@@ -8,7 +8,8 @@ to sleeping readers costs 2.5 µs of CPU a write). One loop pass serves every mo
 was ready, so the writes of all of them go out together when the pass's callbacks have run. Measured with
 ``bench/scale.py --workers 2 256`` (bench/RESULTS.md, "Writes at the end of the pass"): more round trips a
 second and a lower p99, the hosts' and server's CPU a round trip down. Nothing waits at low load: a pass is
-then one callback, and the loop runs the batch right after it.
+then one callback, and the loop runs the batch right after it. Deferred: a PTY's output, and a TCP or TLS
+link's sends (emulator/runtime/links.py); not UDP datagrams.
 
 One batch per loop: the first write of a pass schedules :meth:`EndOfPass._run` with ``call_soon``, so it
 runs after every callback already queued (the pass's I/O callbacks) and before the loop next waits.

@@ -21,10 +21,10 @@ from emulator.runtime.clocks import SystemClock
 from emulator.runtime.driver import AsyncioScheduler
 from emulator.runtime.resolve import Resolver
 from emulator.runtime.station import build_station
-from emulator.servers.tls_servers import ServerSettings, TlsServer
+from emulator.servers.tls_servers import ServerSettings, TcpServer, TlsServer
 from emulator.transports.end_of_pass import end_of_pass
 from emulator.transports.pty import PtyTransport
-from tests.runtime.test_links import edge, resolve_to, run, ssl_link
+from tests.runtime.test_links import edge, resolve_to, run, ssl_link, tcp
 
 
 def test_jobs_run_after_the_pass_in_the_order_they_were_deferred() -> None:
@@ -143,6 +143,22 @@ def test_a_record_sent_just_before_the_socket_ends_goes_first(ending: str) -> No
                 else:
                     e.do(CloseLink(link_id=1))
                     await e.next(LinkClosed)
+                await e.settled()
+                assert await asyncio.to_thread(server.wait_endings) == ["server_close"]
+
+    run(main)
+
+
+@pytest.mark.integration
+def test_plain_tcp_bytes_sent_just_before_a_drop_go_first() -> None:
+    async def main() -> None:
+        with TcpServer("close_after", close_after_bytes=5) as server:
+            async with edge() as e:
+                e.do(tcp(1, server.port))
+                await e.next(LinkOpened)
+                e.do(SendToPeer(link_id=1, data=b"hel"), SendToPeer(link_id=1, data=b"lo"))  # one pass, one write
+                assert e.links.drop(1, reset=False)
+                await e.next(PeerClosed)
                 await e.settled()
                 assert await asyncio.to_thread(server.wait_endings) == ["server_close"]
 
