@@ -245,8 +245,9 @@ class TlsServerProcess:
     scale.py; 1.5-1.9x instead of 1.1-1.5x in tls_handshake.py).
     """
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, __file__, "tls-server"], stdin=subprocess.PIPE,
+    def __init__(self, argv: list[str] | None = None) -> None:
+        """``argv``: another server speaking the same protocol (bench/tls_echo.c); default this file's."""
+        self.proc = subprocess.Popen(argv or [sys.executable, __file__, "tls-server"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, cwd=EMULATOR_ROOT)
         assert self.proc.stdout is not None
         self.port = int(json.loads(self.proc.stdout.readline())["port"])

@@ -185,25 +185,13 @@ def build_c() -> tuple[Path, Path] | str:
     return out
 
 
-class CTlsServerProcess:
-    """bench/tls_echo.c, with :class:`common.TlsServerProcess`'s interface and the same certificates."""
+def c_tls_server(exe: Path) -> TlsServerProcess:
+    """bench/tls_echo.c behind :class:`common.TlsServerProcess` (the same stdin/stdout protocol), with the same
+    certificates."""
+    from emulator.servers.pki import pki_path
 
-    def __init__(self, exe: Path) -> None:
-        from emulator.servers.pki import pki_path
-
-        self.proc = subprocess.Popen([str(exe), str(pki_path("server-chain.pem")), str(pki_path("server.key")),
-                                      str(pki_path("ffdhe2048.pem"))], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        self.port = int(json.loads(self.proc.stdout.readline())["port"])
-        self.pid = self.proc.pid
-
-    def finish(self) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.close()
-        result: dict[str, Any] = json.loads(self.proc.stdout.readline())
-        self.proc.wait(30)
-        return result
+    return TlsServerProcess([str(exe), str(pki_path("server-chain.pem")), str(pki_path("server.key")),
+                             str(pki_path("ffdhe2048.pem"))])
 
 
 class LoadGen:
@@ -216,7 +204,7 @@ class LoadGen:
             if isinstance(built, str):
                 raise RuntimeError(built)
             hosts_exe, echo_exe = built
-            self.server: CTlsServerProcess | TlsServerProcess = CTlsServerProcess(echo_exe)
+            self.server = c_tls_server(echo_exe)
             self.out = BUILD / f"latencies-{os.getpid()}.txt"
             self.hosts_cmd = [str(hosts_exe), str(self.out), str(self.server.pid), HOST, "", *map(str, PACED_RATES)]
         else:

@@ -22,12 +22,10 @@ from pathlib import Path
 import common  # noqa: I001  (puts the repository on sys.path)
 from common import median, record, report
 
-from emulator.at_client import AtClient
 from emulator.lab.server import Lab
-from emulator.runtime.running import RunningModule
-from emulator.servers.pki import cert_bytes
 from emulator.servers.tls_servers import TlsServer
 from emulator.traceview.render import render_trace
+from tests.lab_session import verifying_module
 from tests.traceview.browser import chromium
 
 RECORDS = 10_000
@@ -43,36 +41,26 @@ def make_trace(path: Path) -> int:
     with Lab(FAILING) as lab, TlsServer() as echo:
         rules = [f"{HOST}:{lab.endpoint(n).port}=127.0.0.1:{lab.endpoint(n).port}" for n in FAILING]
         rules.append(f"{HOST}:443=127.0.0.1:{echo.port}")
-        with RunningModule("NL668_AM_00", resolve=rules, trace_path=path) as running:
-            port = running.open_serial(timeout=10)
-            try:
-                at = AtClient(port)
-                at.command("AT+MIPCALL=1")
-                at.wait_urc("+MIPCALL: ")
-                root = cert_bytes("root-ca.pem")
-                at.command_with_data(f'AT+GTSSLFILE="TRUSTFILE",{len(root)}', root)
-                at.command("AT+GTSSLMODE=1")
-                cycle = 0
-                while sum(1 for _ in path.open()) < RECORDS:
-                    link = cycle % 6 + 1
-                    if cycle % 4 == 3:  # one failing handshake in four
-                        name = FAILING[cycle // 4 % len(FAILING)]
-                        at.command(f'AT+MIPOPEN={link},,"{HOST}",{lab.endpoint(name).port},2')
-                        at.wait_urc(f"+MIPOPEN: {link},", timeout=20)
-                        at.command("AT+GTSSLERR?")
-                    else:
-                        at.command(f'AT+MIPOPEN={link},,"{HOST}",443,2')
-                        at.wait_urc(f"+MIPOPEN: {link},", timeout=20)
-                        for _ in range(3):
-                            at.command_with_data(f"AT+MIPSEND={link},{len(payload)}", payload)
-                        got = 0
-                        while got < 3 * len(payload):
-                            got += len(at.wait_urc(f"+MIPRTCP: {link},", timeout=20).split(",", 2)[2]) // 2
-                        at.command(f"AT+MIPCLOSE={link}")
-                        at.wait_urc(f"+MIPCLOSE: {link},")
-                    cycle += 1
-            finally:
-                port.close()
+        with verifying_module("NL668_AM_00", rules, path) as (_running, at):
+            cycle = 0
+            while sum(1 for _ in path.open()) < RECORDS:
+                link = cycle % 6 + 1
+                if cycle % 4 == 3:  # one failing handshake in four
+                    name = FAILING[cycle // 4 % len(FAILING)]
+                    at.command(f'AT+MIPOPEN={link},,"{HOST}",{lab.endpoint(name).port},2')
+                    at.wait_urc(f"+MIPOPEN: {link},", timeout=20)
+                    at.command("AT+GTSSLERR?")
+                else:
+                    at.command(f'AT+MIPOPEN={link},,"{HOST}",443,2')
+                    at.wait_urc(f"+MIPOPEN: {link},", timeout=20)
+                    for _ in range(3):
+                        at.command_with_data(f"AT+MIPSEND={link},{len(payload)}", payload)
+                    got = 0
+                    while got < 3 * len(payload):
+                        got += len(at.wait_urc(f"+MIPRTCP: {link},", timeout=20).split(",", 2)[2]) // 2
+                    at.command(f"AT+MIPCLOSE={link}")
+                    at.wait_urc(f"+MIPCLOSE: {link},")
+                cycle += 1
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[:RECORDS]))
     return len(lines)
