@@ -321,12 +321,6 @@ class PeerLinks:
             link.grace = self._loop.call_later(self._close_grace, self._on_grace, link)
         self._check_released(link)
 
-    def _resolve_name(self, query_id: int, host: str) -> None:
-        query = _Query(query_id)
-        self._queries.add(query)
-        self._idle.clear()
-        query.task = self._loop.create_task(self._lookup(query, host), name=f"{self.name} dns {query_id}")
-        query.task.add_done_callback(partial(self._on_query_done, query))
 
     def hold(self, blocked: bool) -> None:
         """Stop (or resume) reading every socket: the host side cannot take more output now.
@@ -754,22 +748,15 @@ class PeerLinks:
         if not self._live and not self._queries:
             self._idle.set()
 
-    # -- name queries -----------------------------------------------------------------------------------
+    # -- name queries, +MPING and +MIPNTP -----------------------------------------------------------------
 
-    async def _lookup(self, query: _Query, host: str) -> None:
-        addresses = await self._resolver.resolve_name(self._loop, host)
-        logger.info("%s dns %s -> %s", self.name, host, ", ".join(addresses) or "no address")
-        self._emit(query, NameResolved(query=query.query, addresses=addresses))
+    def _resolve_name(self, query_id: int, host: str) -> None:
+        async def lookup() -> Event:
+            addresses = await self._resolver.resolve_name(self._loop, host)
+            logger.info("%s dns %s -> %s", self.name, host, ", ".join(addresses) or "no address")
+            return NameResolved(query=query_id, addresses=addresses)
 
-    def _on_query_done(self, query: _Query, task: asyncio.Task[None]) -> None:
-        with self._guard(None, "dns"):
-            self._queries.discard(query)
-            if not task.cancelled() and (exc := task.exception()) is not None:
-                self._report(f"{self.name} dns query {query.query} failed unexpectedly", exc)
-                self._emit(query, NameResolved(query=query.query, addresses=()))
-            self._update_idle()
-
-    # -- +MPING and +MIPNTP ------------------------------------------------------------------------------
+        self._probe("dns", query_id, lookup(), NameResolved(query=query_id, addresses=()))
 
     def _ping(self, action: PingHost) -> None:
         async def echo() -> Event:
@@ -780,7 +767,7 @@ class PeerLinks:
             return PingAnswered(probe=action.probe, address=result.address, icmp_type=result.icmp_type,
                                 icmp_code=result.icmp_code, rtt_ms=result.rtt_ms, why=result.why)
 
-        self._probe(action.probe, echo(), unanswered(action, "internal error"))
+        self._probe("ping", action.probe, echo(), unanswered(action, "internal error"))
 
     def _query_time(self, action: QueryTime) -> None:
         async def ask() -> Event:
@@ -792,22 +779,23 @@ class PeerLinks:
             logger.info("%s ntp %s:%d: %s", self.name, action.host, action.port, utc.isoformat())
             return TimeAnswered(query=action.query, utc=utc)
 
-        self._probe(action.query, ask(), unanswered(action, "internal error"))
+        self._probe("ntp", action.query, ask(), unanswered(action, "internal error"))
 
-    def _probe(self, query_id: int, coro: Coroutine[Any, Any, Event], fallback: Event) -> None:
-        """Run a network probe as a task; its answer (or ``fallback`` after a bug) is delivered like a DNS answer."""
+    def _probe(self, what: str, query_id: int, coro: Coroutine[Any, Any, Event], fallback: Event) -> None:
+        """Run a query (DNS, ping, NTP) as a task; its answer, or ``fallback`` after a bug, is delivered when it
+        ends. ``close_all`` cancels it, and then nothing is delivered."""
         query = _Query(query_id)
         self._queries.add(query)
         self._idle.clear()
-        query.task = self._loop.create_task(coro, name=f"{self.name} {type(fallback).__name__} {query_id}")
-        query.task.add_done_callback(partial(self._on_probe_done, query, fallback))
+        query.task = self._loop.create_task(coro, name=f"{self.name} {what} {query_id}")
+        query.task.add_done_callback(partial(self._on_probe_done, what, query, fallback))
 
-    def _on_probe_done(self, query: _Query, fallback: Event, task: asyncio.Task[Any]) -> None:
-        with self._guard(None, "probe"):
+    def _on_probe_done(self, what: str, query: _Query, fallback: Event, task: asyncio.Task[Any]) -> None:
+        with self._guard(None, what):
             self._queries.discard(query)
             if not task.cancelled():
                 if (exc := task.exception()) is not None:
-                    self._report(f"{self.name} {type(fallback).__name__} {query.query} failed unexpectedly", exc)
+                    self._report(f"{self.name} {what} query {query.query} failed unexpectedly", exc)
                     self._emit(query, fallback)
                 else:
                     self._emit(query, task.result())
