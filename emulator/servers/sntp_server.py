@@ -14,17 +14,14 @@ the other local servers.
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from types import TracebackType
-from typing import Literal
+from typing import Literal, Self
 
 from ..runtime.sntp import MODE_CLIENT, MODE_SERVER, SntpError, SntpPacket, decode, encode
-from .tls_servers import DEFAULT_TIMEOUT, server_loop
+from .tls_servers import DEFAULT_TIMEOUT, DatagramServer
 
 Behaviour = Literal["answer", "silent", "kiss", "unsynchronised", "wrong-originate"]
 
@@ -37,7 +34,7 @@ class SntpSettings:
     stratum: int = 1
 
 
-class SntpServer:
+class SntpServer(DatagramServer):
     """A UDP SNTP server on 127.0.0.1, any free port (:attr:`port`)."""
 
     def __init__(self, time_: datetime | None = None, *, settings: SntpSettings | None = None,
@@ -46,16 +43,13 @@ class SntpServer:
             if time_ is None:
                 raise TypeError("SntpServer needs a time (or settings)")
             settings = SntpSettings(time=time_)
+        super().__init__(timeout=timeout)
         instant = settings.time if settings.time.tzinfo else settings.time.replace(tzinfo=timezone.utc)
         self.settings = settings
-        self.host = "127.0.0.1"
-        self.port = 0
-        self.timeout = timeout
         self.requests = 0
         self._epoch = instant.timestamp()
         self._started = time.monotonic()
         self._lock = threading.Lock()
-        self._transport: asyncio.DatagramTransport | None = None
 
     def __repr__(self) -> str:
         return f"<SntpServer {self.host}:{self.port} {self.settings.behaviour}>"
@@ -66,26 +60,10 @@ class SntpServer:
             return self._epoch
         return self._epoch + (time.monotonic() - self._started)
 
-    def start(self) -> SntpServer:
-        if self._transport is not None:
-            raise RuntimeError("already started")
-        self._started = time.monotonic()
-        self._transport = server_loop().run(self._listen(), self.timeout)
-        self.port = int(self._transport.get_extra_info("sockname")[1])
+    def start(self) -> Self:
+        super().start()
+        self._started = time.monotonic()  # the served time runs on from here (no one knows the port before)
         return self
-
-    def stop(self) -> None:
-        transport, self._transport = self._transport, None
-        if transport is not None:
-            server_loop().run(self._close(transport), self.timeout)
-
-    def __enter__(self) -> SntpServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def answer(self, request: bytes) -> bytes | None:
         """The reply to one datagram (None: say nothing). Pure apart from the clock; tests call it directly."""
@@ -110,34 +88,5 @@ class SntpServer:
             transmit=self.now(),
         ))
 
-    async def _listen(self) -> asyncio.DatagramTransport:
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _SntpProtocol(self), local_addr=(self.host, 0), family=socket.AF_INET
-        )
-        return transport
-
-    async def _close(self, transport: asyncio.DatagramTransport) -> None:
-        protocol = transport.get_protocol()
-        assert isinstance(protocol, _SntpProtocol)
-        transport.close()
-        await protocol.lost
-
-
-class _SntpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, server: SntpServer) -> None:
-        self.server = server
-        self.transport: asyncio.DatagramTransport | None = None
-        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        reply = self.server.answer(data)
-        if reply is not None and self.transport is not None:
-            self.transport.sendto(reply, addr)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.lost.done():
-            self.lost.set_result(None)
+    def _answer(self, data: bytes, sender: tuple[str, int]) -> bytes | None:
+        return self.answer(data)

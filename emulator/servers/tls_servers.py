@@ -38,7 +38,7 @@ import warnings
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, Self, TypeVar, cast
 
 from .pki import pki_path
 
@@ -675,22 +675,21 @@ class _TlsConnection(_Connection):
 # --- UDP -------------------------------------------------------------------------------------------------
 
 
-class UdpEchoServer:
-    """Sends every datagram back to its sender; :attr:`received` lists ``(data, sender)``."""
+class DatagramServer:
+    """A UDP server on 127.0.0.1, any free port (:attr:`port`), on the shared loop: a subclass's
+    :meth:`_answer` says what each datagram gets back (the echo here, the SNTP server's time)."""
 
     def __init__(self, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.timeout = timeout
         self.host = "127.0.0.1"
         self.port = 0
-        self.received: list[tuple[bytes, tuple[str, int]]] = []
-        self._records = _Records()
         self._transport: asyncio.DatagramTransport | None = None
         self._loop: _ServerLoop | None = None
 
     def __repr__(self) -> str:
-        return f"<UdpEchoServer {self.host}:{self.port}>"
+        return f"<{type(self).__name__} {self.host}:{self.port}>"
 
-    def start(self) -> UdpEchoServer:
+    def start(self) -> Self:
         if self._transport is not None:
             raise RuntimeError("already started")
         self._loop = server_loop()
@@ -704,10 +703,7 @@ class UdpEchoServer:
         transport, self._transport = self._transport, None
         self._loop.run(self._close(transport), self.timeout)
 
-    def wait_received(self, count: int = 1, timeout: float | None = None) -> None:
-        self._records.wait(lambda: len(self.received) >= count, timeout or self.timeout, f"{count} datagram(s)")
-
-    def __enter__(self) -> UdpEchoServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -715,22 +711,26 @@ class UdpEchoServer:
     ) -> None:
         self.stop()
 
+    def _answer(self, data: bytes, sender: tuple[str, int]) -> bytes | None:
+        """The reply to one datagram, sent back to ``sender`` (None: say nothing). Runs on the server loop."""
+        raise NotImplementedError
+
     async def _listen(self) -> asyncio.DatagramTransport:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpEcho(self), local_addr=(self.host, 0), family=socket.AF_INET
+            lambda: _Datagrams(self), local_addr=(self.host, 0), family=socket.AF_INET
         )
         return transport
 
     async def _close(self, transport: asyncio.DatagramTransport) -> None:
         protocol = transport.get_protocol()
-        assert isinstance(protocol, _UdpEcho)
+        assert isinstance(protocol, _Datagrams)
         transport.close()
         await protocol.lost  # the socket is closed in the call that runs connection_lost
 
 
-class _UdpEcho(asyncio.DatagramProtocol):
-    def __init__(self, server: UdpEchoServer) -> None:
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, server: DatagramServer) -> None:
         self.server = server
         self.transport: asyncio.DatagramTransport | None = None
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -740,13 +740,29 @@ class _UdpEcho(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self.server._records.add(self.server.received, (data, (str(addr[0]), int(addr[1]))))
-        assert self.transport is not None
-        self.transport.sendto(data, addr)
+        reply = self.server._answer(data, (str(addr[0]), int(addr[1])))
+        if reply is not None and self.transport is not None:
+            self.transport.sendto(reply, addr)
 
     def error_received(self, exc: Exception) -> None:
-        logger.info("udp echo %s: %s", self.server, exc)
+        logger.info("udp %s: %s", self.server, exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
             self.lost.set_result(None)
+
+
+class UdpEchoServer(DatagramServer):
+    """Sends every datagram back to its sender; :attr:`received` lists ``(data, sender)``."""
+
+    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        super().__init__(timeout=timeout)
+        self.received: list[tuple[bytes, tuple[str, int]]] = []
+        self._records = _Records()
+
+    def wait_received(self, count: int = 1, timeout: float | None = None) -> None:
+        self._records.wait(lambda: len(self.received) >= count, timeout or self.timeout, f"{count} datagram(s)")
+
+    def _answer(self, data: bytes, sender: tuple[str, int]) -> bytes | None:
+        self._records.add(self.received, (data, sender))
+        return data
