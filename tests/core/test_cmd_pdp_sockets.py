@@ -132,6 +132,7 @@ class TestCloseAfterEnd:
         m.command("AT+MIPCALL=0")
         assert m.command("AT+MIPCLOSE=1") == OK + urc("+MIPCLOSE: 1,0")
         assert m.event(LinkClosed(link_id=1)) == b""  # no second URC when the edge is done
+        assert m.command("AT+MIPCLOSE=1") == ERROR  # once, even when the host closed before the edge was done
 
     def test_reopening_the_id_forgets_the_old_end(self, m: InMemoryModule) -> None:
         opened(m)

@@ -141,6 +141,7 @@ def deactivate_pdp(m: ModuleState) -> Reply:
         if link.state is not LinkState.CLOSING:
             reply.actions.extend(abandon_link(link, report_close=False))
             reply.urcs.append(f"+MIPSTAT: {link.link_id},1")
+            _told_ended(m, link)
     m.pdp_active = False
     return reply
 
@@ -240,23 +241,26 @@ def _close_set(m: ModuleState, call: CommandCall) -> Reply:
     params.integer(call, 1, CLOSE_MODES, default=0)
     link = m.links.get(link_id)
     if link is None or link.state is LinkState.CLOSING:
-        return _close_ended(m, link_id, link)
+        return _close_ended(m, link_id)
     return Reply(actions=abandon_link(link, report_close=True))
 
 
-def _close_ended(m: ModuleState, link_id: int, link: Link | None) -> Reply:
+def _close_ended(m: ModuleState, link_id: int) -> Reply:
     """+MIPCLOSE on a socket the module already reported as ended (+MIPSTAT, +MIPOPEN: <s>,0).
 
     Hosts close in a ``finally``; profile ``sockets.close_after_end`` says whether that is
     ``OK`` then ``+MIPCLOSE: <s>,<type>`` at once (nothing is left to close), or ``+CME ERROR: 3``.
-    A socket closed by the host itself, or never opened, is always refused.
+    Once only, whether or not the edge has released the socket yet; a socket closed by the host
+    itself, or never opened, is always refused.
     """
-    if m.profile.sockets.close_after_end == "ok":
-        if link is not None and not link.report_close:  # ended by the module or the network, still releasing
-            return Reply(urcs=[f"+MIPCLOSE: {link_id},{_close_type(m, link)}"])
-        if link is None and link_id in m.peer_ended:
-            return Reply(urcs=[f"+MIPCLOSE: {link_id},{m.peer_ended.pop(link_id)}"])
+    if m.profile.sockets.close_after_end == "ok" and link_id in m.peer_ended:
+        return Reply(urcs=[f"+MIPCLOSE: {link_id},{m.peer_ended.pop(link_id)}"])
     raise not_allowed(f"socket {link_id} is not open")
+
+
+def _told_ended(m: ModuleState, link: Link) -> None:
+    """The host was just told ``link`` ended: its +MIPCLOSE may now be answered by :func:`_close_ended`."""
+    m.peer_ended[link.link_id] = _close_type(m, link)
 
 
 def _close_read(m: ModuleState, call: CommandCall) -> Reply:
@@ -508,7 +512,7 @@ def on_event(m: ModuleState, event: Event) -> Outcome:
             del m.links[link.link_id]
             log.info("socket %s: open failed: %s", link.link_id, event.why)
             out.actions.append(CancelTimer(timer=open_timer(link.link_id)))
-            m.peer_ended[link.link_id] = _close_type(m, link)
+            _told_ended(m, link)
             out.said.extend(_open_failed(m, link, event.gtsslerr, event.failure))
         elif isinstance(event, PeerDataReceived):
             if link.state is LinkState.OPEN:
@@ -520,8 +524,6 @@ def on_event(m: ModuleState, event: Event) -> Outcome:
             del m.links[link.link_id]
             if link.report_close:
                 out.said.append(f"+MIPCLOSE: {link.link_id},{_close_type(m, link)}")
-            else:  # ended by the module or the network (already told): the host may still close it
-                m.peer_ended[link.link_id] = _close_type(m, link)
     except IllegalTransition as exc:
         log.debug("ignored: %s", exc)
     return out
@@ -558,7 +560,7 @@ def _on_opened(m: ModuleState, link: Link, event: LinkOpened, out: Outcome) -> N
 def _on_peer_closed(m: ModuleState, link: Link, event: PeerClosed, out: Outcome) -> None:
     link.advance(LinkInput.PEER_CLOSED)
     del m.links[link.link_id]
-    m.peer_ended[link.link_id] = _close_type(m, link)
+    _told_ended(m, link)
     log.info("socket %s closed by the peer (%s) %s", link.link_id, "reset" if event.reset else "orderly", event.why)
     out.actions.extend([CancelTimer(timer=push_timer(link.link_id))])
     if link.protocol is Protocol.SSL and event.gtsslerr is not None:
@@ -582,6 +584,7 @@ def _on_timer(m: ModuleState, timer: object, out: Outcome) -> None:
         log.info("socket %s: no answer within %ss, giving up", link_id, m.profile.sockets.open_timeout_s)
         link.advance(LinkInput.OPEN_TIMED_OUT)
         link.report_close = False
+        _told_ended(m, link)
         out.actions.append(CloseLink(link_id=link_id))
         # The module cancels the handshake: TLS calls that user_canceled (RFC 5246 §7.2.2; chosen).
         out.said.extend(_open_failed(m, link, GtsslErr.USER_CANCELED, FailureClass.TIMEOUT))
