@@ -56,7 +56,7 @@ from tlslite.constants import AlertDescription, AlertLevel, CipherSuite
 from tlslite.errors import TLSAbruptCloseError, TLSError, TLSLocalAlert, TLSRemoteAlert
 from tlslite.messages import Alert
 
-from emulator.core.codes import CipherId, GtsslErr, SslVersion
+from emulator.core.codes import GtsslErr, SslVersion
 from emulator.core.tls_request import TlsRequest
 
 from . import keylog

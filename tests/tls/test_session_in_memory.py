@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import sys
 
 import pytest
 from cryptography import x509
@@ -18,7 +17,6 @@ from OpenSSL import SSL
 from emulator.core.codes import GtsslErr
 from emulator.servers.pki import cert_bytes
 from emulator.tls import TlsClient, TlsFailure, TlsPeerClosed
-from emulator.tls import context_factory
 from tests.tls.conftest import (
     ROOT,
     UTC,
