@@ -16,7 +16,7 @@ from ..command_table import CommandSpec, FormSpec, Reply
 from ..errors import CommandError
 from ..module_state import ModuleState, PdpContext
 from . import params
-from .tcpip import deactivate_pdp
+from .tcpip import activate_pdp, deactivate_pdp
 
 BAUD_RATES = (0, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 CFUN_VALUES = (0, 1, 4, 15)  # 15: full reset (H310 hosts, fibocom-tcpip.md §2)
@@ -183,11 +183,8 @@ def _cgact_set(m: ModuleState, call: CommandCall) -> Reply:
     if state == 0:
         # The same teardown as +MIPCALL=0: the sockets go, each +MIPSTAT: <s>,1 (no +MIPCALL: 0: the host asked).
         return deactivate_pdp(m) if m.pdp_active else Reply()
-    if m.pdp_active:
-        return Reply()  # 27.007 §10.1.10: already in the requested state is not an error
-    if m.cfun != 1:
-        raise CommandError(CmeError.NO_NETWORK_SERVICE, "radio is off")
-    m.pdp_active = True  # +MIPCALL? now shows it too: one PDP state
+    if not m.pdp_active:  # 27.007 §10.1.10: already in the requested state is not an error
+        activate_pdp(m)  # +MIPCALL? now shows it too
     return Reply()
 
 

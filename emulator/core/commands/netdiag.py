@@ -30,6 +30,7 @@ from ..errors import CommandError
 from ..events import Event, PingAnswered, TimeAnswered, TimerExpired
 from ..module_state import ModuleState, PingJob
 from . import params
+from .tcpip import need_pdp
 
 _MIP = "fibocom-tcpip.md"
 
@@ -54,11 +55,6 @@ def owns(event: Event) -> bool:
         timer = event.timer
         return isinstance(timer, tuple) and len(timer) == 2 and timer[0] == "ping-interval"
     return isinstance(event, (PingAnswered, TimeAnswered))
-
-
-def _need_pdp(m: ModuleState) -> None:
-    if not m.pdp_active:
-        raise CommandError(CmeError.OPERATION_NOT_ALLOWED, "no active PDP context (+MIPCALL=1 first)")
 
 
 # --- +MPING ----------------------------------------------------------------------------------------
@@ -96,7 +92,7 @@ def _ping_set(m: ModuleState, call: CommandCall) -> Reply:
         params.integer(call, i + 2 + offset, allowed, default=default)
         for i, (allowed, default) in enumerate(zip(PING_RANGES, PING_DEFAULTS))
     )
-    _need_pdp(m)
+    need_pdp(m)
     if m.ping is not None:
         raise CommandError(CmeError.OPERATION_NOT_ALLOWED, "a ping is already running")
     job = PingJob(host=host, count=count, size=size, ttl=ttl, tos=tos, timeout_ms=timeout_ms, probe=0)
@@ -159,7 +155,7 @@ def _ntp_set(m: ModuleState, call: CommandCall) -> Reply:
     port = params.integer(call, 1, range(1, 65536), default=NTP_PORT)
     if not host:
         raise params.bad("empty server")
-    _need_pdp(m)
+    need_pdp(m)
     if m.ntp_query is not None:
         raise CommandError(CmeError.OPERATION_NOT_ALLOWED, "a time query is already running")
     m.ntp_queries += 1

@@ -124,11 +124,22 @@ def _call_set(m: ModuleState, call: CommandCall) -> Reply:
     params.string(call, 3, default="", max_len=64)  # password
     if m.pdp_active:
         raise not_allowed("the PDP context is already active")
+    activate_pdp(m)
+    log.debug("PDP context up on APN %r", apn)
+    return Reply(urcs=[f"+MIPCALL: {m.profile.network.local_ip}"])
+
+
+def activate_pdp(m: ModuleState) -> None:
+    """Bring the PDP context up (+MIPCALL=1, +CGACT=1): one state, whichever command asked."""
     if m.cfun != 1:
         raise CommandError(CmeError.NO_NETWORK_SERVICE, "radio is off")
-    log.debug("PDP context up on APN %r", apn)
     m.pdp_active = True
-    return Reply(urcs=[f"+MIPCALL: {m.profile.network.local_ip}"])
+
+
+def need_pdp(m: ModuleState) -> None:
+    """Refuse a command that needs the network (+CME ERROR: 3) while the PDP context is down."""
+    if not m.pdp_active:
+        raise not_allowed("no active PDP context (+MIPCALL=1 first)")
 
 
 def deactivate_pdp(m: ModuleState) -> Reply:
@@ -164,8 +175,7 @@ def _open_set(m: ModuleState, call: CommandCall) -> Reply:
     protocol = Protocol(params.integer(call, 4, (0, 1, 2)))
     if not host:
         raise params.bad("empty host")
-    if not m.pdp_active:
-        raise not_allowed("no active PDP context (+MIPCALL=1 first)")
+    need_pdp(m)
     if link_id in m.links:
         raise not_allowed(f"socket {link_id} is in use")
     tls = tls_request(m, host) if protocol is Protocol.SSL else None
@@ -441,8 +451,7 @@ def _dns_set(m: ModuleState, call: CommandCall) -> Reply:
         raise params.bad("empty host")
     if kind == 1:
         raise CommandError(CmeError.OPERATION_NOT_SUPPORTED, "no IPv6 in the emulated network")
-    if not m.pdp_active:
-        raise not_allowed("no active PDP context")
+    need_pdp(m)
     m.dns_queries += 1
     query = m.dns_queries
 
