@@ -52,6 +52,7 @@ def attached_module(key: str) -> "RunningModule | None":
     """The in-process module an ``nl668://...?attach=KEY`` URL names, or None once it closed."""
     return _ATTACHABLE.get(key)
 
+
 if TYPE_CHECKING:
     # Imported only for a PTY front end (below): they need termios, which Windows lacks, where the
     # nl668:// handler's in-process modules (front_end="memory") must still run.
@@ -250,7 +251,8 @@ class RunningModule:
         try:
             self.station = build_station(
                 self.loop, self.scheduler, self.profile, self.transport, clock=self.clock, resolver=self.resolver,
-                name=self.front_end if isinstance(self.transport, MemoryLine) else self.url, initial_clock=initial_clock, trace=self._trace, strict=strict,
+                name=self.front_end if isinstance(self.transport, MemoryLine) else self.url,
+                initial_clock=initial_clock, trace=self._trace, strict=strict,
             )
         except BaseException:
             self.transport.close()
