@@ -3,16 +3,10 @@ state with +MIPCALL, +MIPCLOSE on a socket already reported ended, +MIPSETS on a
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
-
 import pytest
 
 from emulator.core.actions import CloseLink, OpenLink
-from emulator.core.errors import ProfileError
 from emulator.core.events import LinkClosed, LinkOpened, LinkOpenFailed, PdpDropped, PeerClosed
-from emulator.core.profile import Profile
-from emulator.core.profile_parse import parse_profile
 from emulator.runtime.in_memory import InMemoryModule
 from tests.core.test_cmd_tcpip import fresh, urc
 
@@ -206,30 +200,3 @@ def test_ati_has_the_esn_line_after_the_imei() -> None:
     lines = m.command("ATI").decode().split("\r\n")
     imei = m.profile.identity.imei
     assert lines[lines.index(f"IMEI: {imei}") + 1] == "ESN: +GSN: 0x0"
-
-
-class TestProfileKnobs:
-    """sockets.close_after_end and sockets.mipconf: optional (existing profiles stay valid), checked when given."""
-
-    @staticmethod
-    def parse(**extra: object) -> Profile:
-        root = Path(__file__).resolve().parents[2] / "profiles"
-        variant = tomllib.loads((root / "NL668_AM_00.toml").read_text())
-        family = tomllib.loads((root / "families" / "NL668_AM_JP_LA.toml").read_text())
-        family["sockets"].update(extra)
-        return parse_profile(variant, where="v.toml", family=family, family_where="f.toml")
-
-    def test_defaults_when_left_out(self) -> None:
-        sockets = self.parse().sockets
-        assert (sockets.close_after_end, sockets.mipconf) == ("ok", False)
-
-    def test_given_values(self) -> None:
-        sockets = self.parse(close_after_end="error", mipconf=True).sockets
-        assert (sockets.close_after_end, sockets.mipconf) == ("error", True)
-
-    @pytest.mark.parametrize(
-        ("key", "value"), [("close_after_end", "maybe"), ("mipconf", "yes"), ("close_after_end", 1)]
-    )
-    def test_bad_values_are_refused_with_their_path(self, key: str, value: object) -> None:
-        with pytest.raises(ProfileError, match=rf"\$\.sockets\.{key}"):
-            self.parse(**{key: value})

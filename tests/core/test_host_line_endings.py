@@ -321,36 +321,6 @@ def test_junk_under_quiet_mode_and_an_overlong_junk_line() -> None:
     assert m.send(b"AT\r") == OK
 
 
-class TestProfileKey:
-    """``at.data_after_cr`` is optional (profiles written before it stay valid) and checked when given."""
-
-    @staticmethod
-    def parse(at_changes: dict[str, object], drop: str | None = None) -> Profile:
-        import tomllib
-        from pathlib import Path
-
-        from emulator.core.profile_parse import parse_profile
-
-        root = Path(__file__).resolve().parents[2] / "profiles"
-        variant = tomllib.loads((root / "NL668_AM_00.toml").read_text())
-        family = tomllib.loads((root / "families" / "NL668_AM_JP_LA.toml").read_text())
-        family["at"] = {k: v for k, v in {**family["at"], **at_changes}.items() if k != drop}
-        return parse_profile(variant, where="NL668_AM_00.toml", family=family, family_where="family.toml")
-
-    def test_left_out_it_defaults_to_lf_is_terminator(self) -> None:
-        assert self.parse({}, drop="data_after_cr").at.data_after_cr == "lf-is-terminator"
-
-    def test_lf_is_data_is_read(self) -> None:
-        assert self.parse({"data_after_cr": "lf-is-data"}).at.data_after_cr == "lf-is-data"
-
-    @pytest.mark.parametrize("value", ["lf", True, ""])
-    def test_anything_else_is_refused_with_its_path(self, value: object) -> None:
-        from emulator.core.errors import ProfileError
-
-        with pytest.raises(ProfileError, match=r"\$\.at\.data_after_cr"):
-            self.parse({"data_after_cr": value})
-
-
 @pytest.mark.parametrize("term", ["CR", "LF", "CRLF"])
 def test_the_hex_form_opens_no_prompt_and_its_lf_is_the_terminators(term: str) -> None:
     m = fresh(echo=True)

@@ -417,6 +417,13 @@ BAD = [
     ("zero timeout", "data_timeout_s = 12", "data_timeout_s = 0.0", "$.files.data_timeout_s", "0"),
     ("infinite timeout", "data_timeout_s = 12", "data_timeout_s = inf", "$.files.data_timeout_s", "finite"),
     ("content_check", 'content_check = "parse"', 'content_check = "strict"', "$.files.content_check", "strict"),
+    # keys added later (optional, test_keys_added_later_...): still checked when given
+    ("data_after_cr", 'non_at_line = "ignore"', 'non_at_line = "ignore"\ndata_after_cr = "lf"', "$.at.data_after_cr",
+     "lf-is-data"),
+    ("close_after_end", "push_after_send = false", 'push_after_send = false\nclose_after_end = 1',
+     "$.sockets.close_after_end", "string"),
+    ("close_after_end choice", "push_after_send = false", 'push_after_send = false\nclose_after_end = "maybe"',
+     "$.sockets.close_after_end", "maybe"),
     ("line_max tiny", "line_max = 2048", "line_max = 8", "$.at.line_max", "16"),
     ("empty prompt", 'prompt = "\\r\\n> "', 'prompt = ""', "$.at.prompt", "empty"),
     ("non_at_line", 'non_at_line = "ignore"', 'non_at_line = "drop"', "$.at.non_at_line", "drop"),
