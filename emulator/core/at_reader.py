@@ -241,7 +241,5 @@ class AtReader:
             return LineOverflow()
         text = bytes(self._line)
         self._line.clear()
-        if text[:2] in _PLAIN_PREFIXES:  # the common case, without a call
-            return LineReceived(text)
         start = prefix_start(text)
         return LineReceived(text[start:] if start else text)  # junk before AT dropped
