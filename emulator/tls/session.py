@@ -357,9 +357,7 @@ class HandshakeSteps:
             steps.append({"ev": "certificate", "text": text, "certs": certs})
         for direction, level, description in alerts[self._alerts:]:
             self._alerts += 1
-            # Alert names are GtsslErr's (its 10-100 are the alert descriptions); 0 is close_notify there.
-            name = "close_notify" if description == 0 else (
-                GtsslErr(description).name.lower() if description in GtsslErr._value2member_map_ else "unknown")
+            name = _alert_name(description)
             who = "module" if direction == "sent" else "server"
             kind = "fatal" if level == 2 else "warning"
             steps.append({"ev": "alert", "text": f"{who} sent {kind} alert {description} ({name})",
@@ -368,6 +366,16 @@ class HandshakeSteps:
             self._reported.add("done")
             steps.append({"ev": "handshake_done", "text": f"handshake done: {done}", "negotiated": done})
         return steps
+
+
+def _alert_name(description: int) -> str:
+    # GtsslErr's 10-100 are the TLS alert descriptions (manual §1.3.4); its 0 is not close_notify.
+    if description == 0:
+        return "close_notify"
+    try:
+        return GtsslErr(description).name.lower()
+    except ValueError:
+        return "unknown"
 
 
 def _parse_server_hello(data: bytes) -> tuple[int, int] | None:
