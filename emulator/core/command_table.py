@@ -86,6 +86,11 @@ class FormSpec:
     syntax: str
     handler: Handler
 
+    @classmethod
+    def fixed(cls, line: str) -> FormSpec:
+        """A form whose answer is its syntax, one fixed line (test forms like ``+CGATT: (0,1)``)."""
+        return cls(line, lambda m, call: Reply(lines=[line]))
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CommandSpec:

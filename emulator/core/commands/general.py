@@ -335,7 +335,7 @@ COMMANDS = [
         forms={
             Form.READ: FormSpec("+CGATT: <state>", _cgatt_read),
             Form.SET: FormSpec("+CGATT=<state>", _cgatt_set),
-            Form.TEST: FormSpec("+CGATT: (0,1)", lambda m, call: Reply(lines=["+CGATT: (0,1)"])),
+            Form.TEST: FormSpec.fixed("+CGATT: (0,1)"),
         },
     ),
     CommandSpec(
@@ -361,7 +361,7 @@ COMMANDS = [
         forms={
             Form.SET: FormSpec("+CGACT=<state>[,<cid>]", _cgact_set),
             Form.READ: FormSpec("+CGACT: <cid>,<state> (per defined context)", _cgact_read),
-            Form.TEST: FormSpec("+CGACT: (0,1)", lambda m, call: Reply(lines=["+CGACT: (0,1)"])),
+            Form.TEST: FormSpec.fixed("+CGACT: (0,1)"),
         },
     ),
     CommandSpec(

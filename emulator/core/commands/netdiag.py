@@ -223,8 +223,7 @@ COMMANDS = [
         ),
         forms={
             Form.SET: FormSpec('+MIPNTP="<server>"[,<port>]', _ntp_set),
-            Form.TEST: FormSpec('+MIPNTP: "<server>",(1-65535)', lambda m, call: Reply(
-                lines=['+MIPNTP: "<server>",(1-65535)'])),
+            Form.TEST: FormSpec.fixed('+MIPNTP: "<server>",(1-65535)'),
         },
         defaults="port 123",
     ),

@@ -639,7 +639,7 @@ COMMANDS = [
         forms={
             Form.SET: FormSpec('+MIPCALL=<op>[,"<APN>"[,"<user>","<password>"]]', _call_set),
             Form.READ: FormSpec("+MIPCALL: <status>[,<ip>]", _call_read),
-            Form.TEST: FormSpec("+MIPCALL: (0,1)", lambda m, call: Reply(lines=["+MIPCALL: (0,1)"])),
+            Form.TEST: FormSpec.fixed("+MIPCALL: (0,1)"),
         },
     ),
     CommandSpec(
