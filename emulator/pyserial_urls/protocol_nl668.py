@@ -11,8 +11,8 @@ seconds for ``size`` bytes).
 Query parameters: ``clock`` (the module clock at power-on, read as ``--clock`` is: Z or z = UTC, an offset
 converted, naive = UTC; an offset's ``+`` is written ``%2B``, a bare one decodes to a space and is refused),
 ``resolve`` (repeatable, as ``--resolve``), ``trace`` (a ``--trace`` file), ``attach=ID`` (a port on a
-module already running in this process: :attr:`RunningModule.url` of a ``front_end="memory"`` module), ``strict=1`` (handler bugs raise
-on close instead of answering ``ERROR``). The module powers on when the port
+module already running in this process: :attr:`RunningModule.url` of a ``front_end="memory"`` module),
+``strict=1`` (handler bugs raise on close instead of answering ``ERROR``). The module powers on when the port
 opens and is gone when it closes; as on a PTY, opening discards what the
 module said before (its power-on URCs).
 """

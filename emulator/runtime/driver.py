@@ -6,7 +6,8 @@ strictly in order (order is semantics: ``OK`` before a later URC, a write
 before the timer that guards it). Writes go to a host sink, timers to a
 :class:`Scheduler` shared by every driver of the process, and the link actions
 (``OpenLink``, ``SendToPeer``, ``CloseLink``, ``ResolveName``,
-``PauseReading``, and the ``+MPING`` / ``+MIPNTP`` probes ``PingHost``, ``QueryTime``) to the module's :class:`~emulator.runtime.links.PeerLinks`,
+``PauseReading``, and the ``+MPING`` / ``+MIPNTP`` probes ``PingHost``,
+``QueryTime``) to the module's :class:`~emulator.runtime.links.PeerLinks`,
 whose answers come back through :meth:`ModuleDriver.deliver`.
 
 Events are never fed to the core while it is being drained: an event that
