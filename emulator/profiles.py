@@ -34,6 +34,7 @@ DEFAULT_PROFILE = "NL668_AM_00"
 PROFILES_ENV = "NL668_PROFILES"
 FAMILIES_DIR = "families"
 
+
 def shipped_profiles_dir() -> Path | None:
     """The profiles installed with the package, or None when the install lacks them (then only
     ``$NL668_PROFILES`` is searched, and finding nothing is an error the caller reports)."""

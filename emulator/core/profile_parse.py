@@ -251,8 +251,8 @@ _TABLE_KEYS: Final[Mapping[str, frozenset[str]]] = {
 }
 
 
-
 def _field_defaults(facts: type) -> Mapping[str, Any]:
+    """The defaults ``facts`` (a profile dataclass) declares, by field name."""
     return MappingProxyType({f.name: f.default for f in fields(facts) if f.default is not MISSING})
 
 
