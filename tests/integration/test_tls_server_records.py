@@ -11,6 +11,8 @@ import pytest
 
 from emulator.servers.tls_servers import HandshakeRecord, TlsServer
 
+pytestmark = pytest.mark.integration
+
 
 def completed(h: HandshakeRecord) -> bool:
     return h.version is not None
