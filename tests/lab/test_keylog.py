@@ -9,6 +9,7 @@ HMAC-SHA1 records (RFC 5246 §6.3, §6.2.3.2), recovering what ``+MIPSEND`` sent
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import threading
@@ -48,6 +49,12 @@ class Relay:
         self.ready.set()
         self.loop.run_forever()
         server.close()
+        # Pipes still open (the far side's FIN not yet relayed) end here, closing their sockets: none may be
+        # left to the garbage collector's ResourceWarning.
+        pending = asyncio.all_tasks(self.loop)
+        for task in pending:
+            task.cancel()
+        self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self.loop.run_until_complete(server.wait_closed())
         self.loop.close()
 
@@ -55,10 +62,14 @@ class Relay:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, log: bytearray) -> None:
-            while data := await src.read(65536):
-                log += data
-                dst.write(data)
-            dst.close()
+            try:
+                while data := await src.read(65536):
+                    log += data
+                    dst.write(data)
+            finally:  # a reset or the relay's stop too: the socket is closed before the loop is
+                dst.close()
+                with contextlib.suppress(OSError, asyncio.CancelledError):
+                    await dst.wait_closed()
 
         await asyncio.gather(pipe(reader, up_writer, self.up), pipe(up_reader, writer, self.down),
                              return_exceptions=True)
