@@ -1,15 +1,17 @@
-"""A module in the state every lab session starts from: its serial port open, the PDP context up, the lab's
-root CA uploaded as TRUSTFILE and the server verified (+GTSSLMODE=1), so a handshake fails only for the
-reason the lab's scenario was built for."""
+"""A module in the state every socket test starts from (:func:`online_module`: its serial port open, the PDP
+context up) and the one every lab session starts from (:func:`verifying_module`: also the lab's root CA
+uploaded as TRUSTFILE and the server verified, +GTSSLMODE=1, so a handshake fails only for the reason the
+lab's scenario was built for)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from emulator.at_client import AtClient
 from emulator.lab.scenarios import HOST
+from emulator.core.profile import Profile
 from emulator.lab.server import Lab
 from emulator.runtime.running import RunningModule
 from emulator.servers.pki import cert_bytes
@@ -23,19 +25,29 @@ def lab_rules(lab: Lab, names: Iterable[str] | None = None, hosts: Iterable[str]
 
 
 @contextmanager
-def verifying_module(
-    profile: str, resolve: list[str], trace_path: Path | None = None, *, strict: bool = False
+def online_module(
+    profile: str | Profile, resolve: Sequence[str] = (), trace_path: Path | None = None, *, strict: bool = False
 ) -> Iterator[tuple[RunningModule, AtClient]]:
-    """The running module (for ``running.call``) and an AtClient on its serial port, ready to +MIPOPEN."""
+    """The running module (for ``running.call``, ``running.errors``) and an AtClient on its serial port with
+    the PDP context up (AT+MIPCALL=1), ready to +MIPOPEN; the port is closed however the block ends."""
     with RunningModule(profile, resolve=resolve, trace_path=trace_path, strict=strict) as running:
         port = running.open_serial(timeout=10)
         try:
             at = AtClient(port)
             at.command("AT+MIPCALL=1")
             at.wait_urc("+MIPCALL: ")
-            root = cert_bytes("root-ca.pem")
-            at.command_with_data(f'AT+GTSSLFILE="TRUSTFILE",{len(root)}', root)
-            at.command("AT+GTSSLMODE=1")
             yield running, at
         finally:
             port.close()
+
+
+@contextmanager
+def verifying_module(
+    profile: str, resolve: list[str], trace_path: Path | None = None, *, strict: bool = False
+) -> Iterator[tuple[RunningModule, AtClient]]:
+    """:func:`online_module` with the lab's root CA as TRUSTFILE and +GTSSLMODE=1."""
+    with online_module(profile, resolve, trace_path, strict=strict) as (running, at):
+        root = cert_bytes("root-ca.pem")
+        at.command_with_data(f'AT+GTSSLFILE="TRUSTFILE",{len(root)}', root)
+        at.command("AT+GTSSLMODE=1")
+        yield running, at

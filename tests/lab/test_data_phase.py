@@ -9,8 +9,8 @@ import pytest
 from emulator.lab.scenarios import DRIP_TEXT, HOST, VARIANTS
 from emulator.lab.server import Lab
 from emulator.at_client import AtClient
-from emulator.runtime.running import RunningModule
 from emulator.servers.tls_servers import pattern
+from tests.lab_session import lab_rules, online_module
 
 pytestmark = pytest.mark.integration
 
@@ -23,16 +23,8 @@ def lab() -> Iterator[Lab]:
 
 @pytest.fixture(params=VARIANTS)
 def at(request: pytest.FixtureRequest, lab: Lab) -> Iterator[AtClient]:
-    rules = [f"{HOST}:{e.port}=127.0.0.1:{e.port}" for e in lab.endpoints]
-    with RunningModule(request.param, strict=True, resolve=rules) as running:
-        port = running.open_serial(timeout=10)
-        try:
-            client = AtClient(port)
-            client.command("AT+MIPCALL=1")
-            client.wait_urc("+MIPCALL: ")
-            yield client
-        finally:
-            port.close()
+    with online_module(request.param, lab_rules(lab), strict=True) as (_running, client):
+        yield client
 
 
 def open_ssl(at: AtClient, lab: Lab, name: str) -> str:

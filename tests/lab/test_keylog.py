@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from emulator.at_client import AtClient
 from emulator.lab.scenarios import HOST
 from emulator.lab.server import Lab
-from emulator.runtime.running import RunningModule
 from emulator.tls import keylog
+from tests.lab_session import online_module
 
 pytestmark = pytest.mark.integration
 
@@ -161,26 +161,19 @@ def test_a_captured_session_decrypts_with_the_emulators_key_log(
     keylog_file: Path, variant: str, ciphers: tuple[int, ...]
 ) -> None:
     with Lab(["valid"]) as lab, Relay(lab.endpoint("valid").port) as relay:
-        with RunningModule(variant, resolve=[f"{HOST}=127.0.0.1:{relay.port}"]) as running:
-            serial = running.open_serial(timeout=10)
-            try:
-                at = AtClient(serial)
-                at.command("AT+MIPCALL=1")
-                at.wait_urc("+MIPCALL: ")
-                at.command("AT+GTSSLVER=4")
-                for cid in ciphers:  # ids 1 (3DES) + 3: M910's offer then runs on tlslite-ng
-                    at.command(f"AT+GTSSLCIPHER={cid},1")
-                at.command(f'AT+MIPOPEN=1,,"{HOST}",443,2')
-                assert at.wait_urc("+MIPOPEN: 1,", timeout=20) == "+MIPOPEN: 1,1"
-                at.command_with_data(f"AT+MIPSEND=1,{len(SECRET)}", SECRET)
-                at.command("AT+MIPPUSH=1")
-                echoed = b""
-                while len(echoed) < len(SECRET):  # the echo proves the records went through the relay
-                    echoed += bytes.fromhex(at.wait_urc("+MIPRTCP: 1,", timeout=10).split(",", 2)[2])
-                at.command("AT+MIPCLOSE=1")
-                at.wait_urc("+MIPCLOSE: 1,")
-            finally:
-                serial.close()
+        with online_module(variant, [f"{HOST}=127.0.0.1:{relay.port}"]) as (_running, at):
+            at.command("AT+GTSSLVER=4")
+            for cid in ciphers:  # ids 1 (3DES) + 3: M910's offer then runs on tlslite-ng
+                at.command(f"AT+GTSSLCIPHER={cid},1")
+            at.command(f'AT+MIPOPEN=1,,"{HOST}",443,2')
+            assert at.wait_urc("+MIPOPEN: 1,", timeout=20) == "+MIPOPEN: 1,1"
+            at.command_with_data(f"AT+MIPSEND=1,{len(SECRET)}", SECRET)
+            at.command("AT+MIPPUSH=1")
+            echoed = b""
+            while len(echoed) < len(SECRET):  # the echo proves the records went through the relay
+                echoed += bytes.fromhex(at.wait_urc("+MIPRTCP: 1,", timeout=10).split(",", 2)[2])
+            at.command("AT+MIPCLOSE=1")
+            at.wait_urc("+MIPCLOSE: 1,")
         up, down = bytes(relay.up), bytes(relay.down)
     text = keylog_file.read_text()
     # one CLIENT_RANDOM a session (OpenSSL adds an "RSA" pre-master line for RSA key exchange)

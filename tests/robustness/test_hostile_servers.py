@@ -17,8 +17,8 @@ import pytest
 from emulator.profiles import load_profile
 from emulator.at_client import AtClient
 from emulator.servers.hostile_servers import Fault, HostileServer, Stage
-from emulator.runtime.running import RunningModule
 from emulator.servers.tls_servers import TcpServer, TlsServer, ServerSettings
+from tests.lab_session import online_module
 
 pytestmark = pytest.mark.integration
 
@@ -29,24 +29,17 @@ QUICK = replace(BASE, sockets=replace(BASE.sockets, open_timeout_s=1.0))  # the 
 @contextmanager
 def module_with_bystander(*rules: str) -> Iterator[AtClient]:
     """A module with socket 2 open to a TCP echo server: the bystander that must survive each fault."""
-    with TcpServer() as echo, RunningModule(
-        QUICK, strict=True, resolve=[*rules, f"echo.test:7=127.0.0.1:{echo.port}"]
-    ) as running:
-        port = running.open_serial(timeout=10)
-        try:
-            at = AtClient(port)
-            at.command("AT+MIPCALL=1")
-            at.wait_urc("+MIPCALL: ")
-            at.command('AT+MIPOPEN=2,,"echo.test",7,0')
-            assert at.wait_urc("+MIPOPEN: 2,") == "+MIPOPEN: 2,1"
-            yield at
-            # The bystander still works, the AT interface still answers, the ids are as expected.
-            at.command('AT+MIPSEND=2,"6f6b"')
-            at.command("AT+MIPPUSH=2")
-            assert at.wait_urc("+MIPRTCP: 2,") == "+MIPRTCP: 2,0,6F6B"
-            assert at.command("AT") == []
-        finally:
-            port.close()
+    with TcpServer() as echo, online_module(
+        QUICK, [*rules, f"echo.test:7=127.0.0.1:{echo.port}"], strict=True
+    ) as (_running, at):
+        at.command('AT+MIPOPEN=2,,"echo.test",7,0')
+        assert at.wait_urc("+MIPOPEN: 2,") == "+MIPOPEN: 2,1"
+        yield at
+        # The bystander still works, the AT interface still answers, the ids are as expected.
+        at.command('AT+MIPSEND=2,"6f6b"')
+        at.command("AT+MIPPUSH=2")
+        assert at.wait_urc("+MIPRTCP: 2,") == "+MIPRTCP: 2,0,6F6B"
+        assert at.command("AT") == []
 
 
 def open_ssl(at: AtClient) -> tuple[str, list[str]]:

@@ -24,6 +24,7 @@ from emulator.servers.hostile_servers import HostileServer
 from emulator.servers.pki import cert_bytes
 from emulator.runtime.running import RunningModule
 from emulator.servers.tls_servers import ServerSettings, StallServer, TcpServer, TlsServer, UdpEchoServer
+from tests.lab_session import online_module
 
 pytestmark = pytest.mark.integration
 
@@ -102,17 +103,10 @@ def secret_fragments() -> list[bytes]:
 @contextmanager
 def traced_module(tmp_path: Path, *rules: str) -> Iterator[tuple[RunningModule, AtClient, Path]]:
     trace = tmp_path / "trace.jsonl"
-    with RunningModule("NL668_AM_00", trace_path=trace, resolve=list(rules)) as running:
-        port = running.open_serial(timeout=10)
-        try:
-            at = AtClient(port)
-            at.command("AT+CMEE=2")
-            at.command("AT+MIPCALL=1")
-            at.wait_urc("+MIPCALL: ")
-            yield running, at, trace
-        finally:
-            port.close()
-        assert not running.errors
+    with online_module("NL668_AM_00", rules, trace) as (running, at):
+        at.command("AT+CMEE=2")
+        yield running, at, trace
+    assert not running.errors
 
 
 def test_keys_and_certificates_never_reach_a_log_a_trace_or_the_host(
@@ -166,22 +160,15 @@ FILEISH = ["/etc/passwd", "../x", "file:///etc/passwd", "..\\..\\boot.ini", "/de
 def test_file_ish_hosts_only_fail_to_resolve_and_touch_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     before = sorted(os.listdir(tmp_path))
-    with StallServer() as decoy, RunningModule("NL668_AM_00", strict=True) as running:
-        port = running.open_serial(timeout=10)
-        try:
-            at = AtClient(port)
-            at.command("AT+MIPCALL=1")
-            at.wait_urc("+MIPCALL: ")
-            for host in FILEISH:
-                for proto in (0, 2):
-                    at.command(f'AT+MIPOPEN=1,,"{host}",{decoy.port},{proto}')
-                    assert at.wait_urc("+MIPOPEN: 1,", timeout=20) == "+MIPOPEN: 1,0", host
-                with pytest.raises(AtError):
-                    at.command(f'AT+MIPDNS="{host}"', timeout=20)
-                with pytest.raises(AtError):  # not a file type: refused before any prompt
-                    at.command(f'AT+GTSSLFILE="{host}",10')
-            assert at.command("AT") == []
-        finally:
-            port.close()
+    with StallServer() as decoy, online_module("NL668_AM_00", strict=True) as (_running, at):
+        for host in FILEISH:
+            for proto in (0, 2):
+                at.command(f'AT+MIPOPEN=1,,"{host}",{decoy.port},{proto}')
+                assert at.wait_urc("+MIPOPEN: 1,", timeout=20) == "+MIPOPEN: 1,0", host
+            with pytest.raises(AtError):
+                at.command(f'AT+MIPDNS="{host}"', timeout=20)
+            with pytest.raises(AtError):  # not a file type: refused before any prompt
+                at.command(f'AT+GTSSLFILE="{host}",10')
+        assert at.command("AT") == []
     assert decoy.accepted == 0  # nothing reached the one local server that was there to be found
     assert sorted(os.listdir(tmp_path)) == before

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emulator.at_client import AtClient
 from emulator.lab.scenarios import HOST
 from emulator.lab.server import Lab
 from emulator.profiles import load_profile
 from emulator.runtime.running import RunningModule
 from emulator.servers.tls_servers import TlsServer
 from emulator.testing.transcripts import Step, load_transcript, replay
-from tests.lab_session import lab_rules, verifying_module
+from tests.lab_session import lab_rules, online_module, verifying_module
 from tests.transcripts.test_manual_tls_transcripts import HERE, scene
 
 PROFILE = "NL668_AM_00"
@@ -78,25 +77,18 @@ def long_session(tmp_path: Path, size: int = 1 << 20) -> Path:
     # Every 2 KiB chunk starts with byte 0: a data block starting with LF right after a CR-terminated
     # +MIPSEND line is a different question (at.data_after_cr), not this trace's.
     payload = (bytes(range(256)) * (size // 256 + 1))[:size]
-    with TlsServer() as server, RunningModule(
-        PROFILE, strict=True, resolve=[f"{HOST}:443=127.0.0.1:{server.port}"], trace_path=trace
-    ) as running:
-        port = running.open_serial(timeout=10)
-        try:
-            at = AtClient(port)
-            at.command("AT+MIPCALL=1")
-            at.wait_urc("+MIPCALL: ")
-            at.command(f'AT+MIPOPEN=1,,"{HOST}",443,2')
-            assert at.wait_urc("+MIPOPEN: 1,", timeout=20) == "+MIPOPEN: 1,1"
-            for i in range(0, size, 2048):
-                chunk = payload[i : i + 2048]
-                at.command_with_data(f"AT+MIPSEND=1,{len(chunk)}", chunk)
-            got = bytearray()
-            while len(got) < size:
-                got += bytes.fromhex(at.wait_urc("+MIPRTCP: 1,", timeout=20).split(",", 2)[2])
-            assert bytes(got) == payload
-            at.command("AT+MIPCLOSE=1")
-            at.wait_urc("+MIPCLOSE: 1,")
-        finally:
-            port.close()
+    with TlsServer() as server, online_module(
+        PROFILE, [f"{HOST}:443=127.0.0.1:{server.port}"], trace, strict=True
+    ) as (_running, at):
+        at.command(f'AT+MIPOPEN=1,,"{HOST}",443,2')
+        assert at.wait_urc("+MIPOPEN: 1,", timeout=20) == "+MIPOPEN: 1,1"
+        for i in range(0, size, 2048):
+            chunk = payload[i : i + 2048]
+            at.command_with_data(f"AT+MIPSEND=1,{len(chunk)}", chunk)
+        got = bytearray()
+        while len(got) < size:
+            got += bytes.fromhex(at.wait_urc("+MIPRTCP: 1,", timeout=20).split(",", 2)[2])
+        assert bytes(got) == payload
+        at.command("AT+MIPCLOSE=1")
+        at.wait_urc("+MIPCLOSE: 1,")
     return trace
