@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..data import MissingDataError
-from ..servers.pki import pki_path
+from ..servers.pki import MissingPkiFile, pki_path
 from ..stdout import emit
 from .scenarios import HOST, SCENARIOS, VARIANTS, Outcome, Scenario, by_name
 
@@ -74,10 +74,11 @@ def markdown(scenarios: Sequence[Scenario] = SCENARIOS) -> str:
 
 
 def _pki_problem(exc: BaseException) -> str:
-    """One line: which file, what went wrong, what to do."""
+    """One line: which file, what went wrong, what to do (a MissingPkiFile's reason already says what to do)."""
     if isinstance(exc, OSError) and exc.filename:
-        return (f"cannot read the test PKI file {exc.filename} ({exc.strerror}); reinstall nl668-emulator, "
-                "or in a checkout run `make certs`")
+        advice = ("" if isinstance(exc, MissingPkiFile)
+                  else "; reinstall nl668-emulator, or in a checkout run `make certs`")
+        return f"cannot read the test PKI file {exc.filename} ({exc.strerror}){advice}"
     return str(exc)
 
 

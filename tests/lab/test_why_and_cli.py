@@ -13,6 +13,7 @@ import pytest
 from emulator.lab.cli import main
 from emulator.lab.scenarios import HOST, SCENARIOS
 from emulator.lab.server import Lab
+from emulator.servers import pki
 from emulator.trace import read_trace
 from tests.lab_session import lab_rules, verifying_module
 
@@ -51,6 +52,15 @@ def test_unknown_scenario_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
         main(["--scenario", "no-such"])
     assert info.value.code == 2
     assert "no scenario 'no-such'" in capsys.readouterr().err
+
+
+def test_a_missing_pki_file_is_one_line_with_the_advice_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(pki, "CERTS_DIR", tmp_path)  # an install whose certs are gone
+    assert main(["--scenario", "valid"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert str(tmp_path) in line and line.count("reinstall nl668-emulator") == 1, line
 
 
 def test_json_lists_the_running_endpoints_then_serves_until_sigint() -> None:
