@@ -20,6 +20,7 @@ from emulator.profiles import load_profile
 from emulator.at_client import AtClient, AtError
 from emulator.servers.pki import cert_bytes
 from emulator.runtime.running import RunningModule
+from tests.lab_session import lab_rules
 
 pytestmark = pytest.mark.integration
 
@@ -39,9 +40,8 @@ class Session:
     def __init__(self, lab: Lab, variant: str, mode: int) -> None:
         base = load_profile(variant)
         profile = replace(base, sockets=replace(base.sockets, open_timeout_s=OPEN_TIMEOUT_S))
-        rules = [f"{HOST}:{e.port}=127.0.0.1:{e.port}" for e in lab.endpoints]
         self.lab = lab
-        self.running = RunningModule(profile, strict=True, resolve=rules)
+        self.running = RunningModule(profile, strict=True, resolve=lab_rules(lab))
         self.port = self.running.open_serial(timeout=10)
         self.at = AtClient(self.port)
         self.at.command("AT+MIPCALL=1")
