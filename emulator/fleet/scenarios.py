@@ -113,7 +113,14 @@ class Session:
         for line in self.settings.setup_at:
             self.module.at(line)
         for path in self.settings.trust:
-            self.module.load_trust(path.read_bytes())
+            try:
+                pem = path.read_bytes()
+            except OSError as exc:
+                # The fleet's own file, not the module: named as such in Locust's failure table (the module is
+                # left without it, so its later handshakes fail as a module without a trust file does).
+                self.module.report("AT", "AT+GTSSLFILE=", 0.0, 0, f"--nl668-trust {path}: {exc.strerror or exc}")
+                raise
+            self.module.load_trust(pem)
         self.module.attach()
         if self.settings.scenario != "tls-connect":
             self.open = self.module.open_tls(self.server, self.port)

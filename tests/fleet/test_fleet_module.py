@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from emulator.at_client import AtError
 from emulator.fleet.hosting import ModuleHost
 from emulator.fleet.module import FleetModule, command_name
-from emulator.fleet.scenarios import ProfileMix, Settings, parse_mix, parse_target
+from emulator.fleet.scenarios import ProfileMix, Session, Settings, parse_mix, parse_target
 from emulator.servers.tls_servers import ServerSettings, TlsServer
 
 pytestmark = pytest.mark.integration
@@ -53,6 +54,18 @@ def test_handshake_echo_and_reconnect_are_reported(host: ModuleHost) -> None:
     ]
     assert all(r[2] > 0 for r in reports)
     assert host.modules == 1
+
+
+def test_a_missing_trust_file_is_named_in_the_failure_table(host: ModuleHost, tmp_path: Path) -> None:
+    reports: Reports = []
+    missing = tmp_path / "nope.pem"
+    session = Session(module(host, 443, reports), Settings(scenario="tls-connect", trust=[missing]),
+                      ("fleet.example.test", 443))
+    with pytest.raises(FileNotFoundError):
+        session.start()
+    assert [(r[0], r[1], r[4]) for r in reports] == [
+        ("AT", "AT+GTSSLFILE=", f"--nl668-trust {missing}: No such file or directory")]
+    session.module.close()
 
 
 def test_failures_are_named_by_what_the_module_said(host: ModuleHost) -> None:
