@@ -82,7 +82,7 @@ from ..core.events import (
     PingAnswered,
     TimeAnswered,
 )
-from ..tls.engine import make_tls_client
+from ..tls.engine import make_tls_client, prepare_tls_client
 from ..tls.session import TlsClient, TlsFailure, TlsPeerClosed
 from ..transports.end_of_pass import end_of_pass
 from .probes import ping_once, shown_address
@@ -548,6 +548,10 @@ class PeerLinks:
             return False
         link.hello_rest = hello[sent:]
         self._note_tls(link)
+        # The next +MIPOPEN on these settings finds its SSL made: made while the server works on this
+        # ClientHello, after the writes of this pass (the end-of-pass batch queues it behind them), instead
+        # of between the host's command and its hello.
+        self._end_of_pass.defer(partial(self._loop.call_soon, prepare_tls_client, action.tls))
         return True
 
     @staticmethod

@@ -73,6 +73,8 @@ __all__ = [
     "client_context",
     "configure_connection",
     "is_ip_literal",
+    "new_connection",
+    "prepare_connection",
     "set_module_time",
 ]
 
@@ -322,11 +324,30 @@ def _context_key(request: TlsRequest) -> _Key:
     )
 
 
+class _Entry:
+    """A cached context and, at most, one spare connection made of it (:meth:`ContextCache.prepare`)."""
+
+    __slots__ = ("ctx", "spare")
+
+    def __init__(self, ctx: SSL.Context) -> None:
+        self.ctx = ctx
+        self.spare: SSL.Connection | None = None
+
+
 class ContextCache:
     """A bounded, thread-safe LRU of client contexts, keyed by the settings they are built from.
 
+    Each context may also keep one spare connection, made ahead of time (:meth:`prepare`) and handed to the next
+    connection on the same settings (:meth:`new_connection`). Why: making the ``SSL`` (``SSL_new`` and
+    pyOpenSSL's wrapper with its two memory BIOs) is ~130 µs of the emulator's Python between the host's
+    ``AT+MIPOPEN`` and the ClientHello on a slow VM, all of it on the handshake's critical path
+    (bench/RESULTS.md, "Handshake: the spare connection"). The runtime prepares the next one once a ClientHello
+    is out, while the server works on it. A spare is a fresh ``SSL`` made for nobody: everything that is one
+    connection's own (module clock, SNI, host check, handshake log) is set when it is taken
+    (:func:`configure_connection`), exactly as on a new one.
+
     Args:
-        maxsize: how many contexts to keep; the least recently used goes first.
+        maxsize: how many contexts to keep; the least recently used goes first (with its spare).
     """
 
     def __init__(self, maxsize: int) -> None:
@@ -334,7 +355,7 @@ class ContextCache:
             raise ValueError("maxsize must be at least 1")
         self.maxsize = maxsize
         self._lock = threading.Lock()
-        self._entries: OrderedDict[_Key, SSL.Context] = OrderedDict()
+        self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
 
     def get(self, request: TlsRequest) -> SSL.Context:
         """The context for ``request``'s settings, built on a miss.
@@ -343,26 +364,66 @@ class ContextCache:
             TlsFailure: as :func:`build_context`; nothing is cached then, so
                 the same settings fail the same way next time.
         """
+        return self._entry(_context_key(request), request).ctx
+
+    def new_connection(self, request: TlsRequest) -> SSL.Connection:
+        """A connection of the context for ``request``'s settings, not yet configured: the spare if one was
+        prepared, else a new one.
+
+        Raises:
+            TlsFailure: as :func:`build_context`.
+        """
         key = _context_key(request)
         with self._lock:
-            ctx = self._entries.get(key)
-            if ctx is not None:
+            entry = self._entries.get(key)
+            if entry is not None and entry.spare is not None:
+                spare, entry.spare = entry.spare, None
                 self._entries.move_to_end(key)
-                return ctx
+                return spare
+        return SSL.Connection(self._entry(key, request).ctx, None)
+
+    def prepare(self, request: TlsRequest) -> None:
+        """Make the spare connection for ``request``'s settings now, if there is none (building the context
+        on a miss). Settings OpenSSL refuses are left for the connection itself to report."""
+        key = _context_key(request)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.spare is not None:
+                return
+        try:
+            entry = self._entry(key, request)
+        except TlsFailure:
+            return
+        spare = SSL.Connection(entry.ctx, None)
+        with self._lock:
+            if entry.spare is None:
+                entry.spare = spare
+
+    def _entry(self, key: _Key, request: TlsRequest) -> _Entry:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                return entry
         # Built outside the lock: one module's build must not stall the others.
-        built = build_context(request)
+        built = _Entry(build_context(request))
         with self._lock:
             # Two threads may have built the same settings: all share the first.
-            ctx = self._entries.setdefault(key, built)
+            entry = self._entries.setdefault(key, built)
             self._entries.move_to_end(key)
             while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
-        return ctx
+        return entry
 
     def clear(self) -> None:
-        """Forget every context (connections already made keep theirs)."""
+        """Forget every context and spare (connections already made keep theirs)."""
         with self._lock:
             self._entries.clear()
+
+    def spares(self) -> int:
+        """How many spare connections are waiting."""
+        with self._lock:
+            return sum(entry.spare is not None for entry in self._entries.values())
 
     def __len__(self) -> int:
         with self._lock:
@@ -380,7 +441,8 @@ class ContextCache:
 #: them, so a run has a handful of distinct sets (a few per profile or test
 #: scenario), not one per module. A miss costs just the old per-connection
 #: build, while the bound caps what stays alive: each entry holds its trust
-#: store (tens of kB with 40 certificates) and maybe a client key.
+#: store (tens of kB with 40 certificates), maybe a client key, and at most one
+#: spare connection.
 CLIENT_CONTEXTS: ContextCache = ContextCache(32)
 
 
@@ -391,6 +453,22 @@ def client_context(request: TlsRequest) -> SSL.Context:
         TlsFailure: as :func:`build_context`.
     """
     return CLIENT_CONTEXTS.get(request)
+
+
+def new_connection(request: TlsRequest) -> SSL.Connection:
+    """A connection of the shared context for ``request``'s settings, the prepared spare if any (then
+    :func:`configure_connection` it).
+
+    Raises:
+        TlsFailure: as :func:`build_context`.
+    """
+    return CLIENT_CONTEXTS.new_connection(request)
+
+
+def prepare_connection(request: TlsRequest) -> None:
+    """Make a spare connection for the next :func:`new_connection` on ``request``'s settings (see
+    :class:`ContextCache`); call it where a little idle time is to spare."""
+    CLIENT_CONTEXTS.prepare(request)
 
 
 def set_module_time(param: Any, request: TlsRequest) -> None:

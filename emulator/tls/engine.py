@@ -21,10 +21,10 @@ from typing import cast
 from emulator.core.codes import SslVersion
 from emulator.core.tls_request import TlsRequest
 
-from .context_factory import LEGACY_CIPHER_IDS
+from .context_factory import LEGACY_CIPHER_IDS, prepare_connection
 from .session import TlsClient
 
-__all__ = ["make_tls_client", "needs_legacy"]
+__all__ = ["make_tls_client", "needs_legacy", "prepare_tls_client"]
 
 
 def needs_legacy(request: TlsRequest) -> bool:
@@ -46,3 +46,10 @@ def make_tls_client(request: TlsRequest) -> TlsClient:
 
         return cast(TlsClient, LegacyTlsClient(request))
     return TlsClient(request)
+
+
+def prepare_tls_client(request: TlsRequest) -> None:
+    """Make ahead of time what the next :func:`make_tls_client` on ``request``'s settings would make first
+    (OpenSSL's engine: a spare ``SSL``, :meth:`~.context_factory.ContextCache.prepare`; tlslite-ng's: nothing)."""
+    if not needs_legacy(request):
+        prepare_connection(request)

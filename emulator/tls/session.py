@@ -37,7 +37,7 @@ from emulator.core.codes import GtsslErr
 from emulator.core.tls_request import TlsRequest
 
 from .alert_codes import TlsFailure, TlsPeerClosed, classify_failure
-from .context_factory import CIPHER_NAMES, HandshakeLog, client_context, configure_connection
+from .context_factory import CIPHER_NAMES, HandshakeLog, configure_connection, new_connection
 
 __all__ = ["HandshakeSteps", "TlsClient", "TlsFailure", "TlsPeerClosed"]
 
@@ -50,9 +50,10 @@ class TlsClient:
     """One module-side TLS connection over memory BIOs: no socket, no thread, no clock.
 
     One per ``+MIPOPEN``. The OpenSSL context is shared with every other
-    client on the same settings (:func:`~.context_factory.client_context`);
+    client on the same settings (:func:`~.context_factory.client_context`), and
+    its ``SSL`` may have been made ahead of time (:func:`~.context_factory.new_connection`);
     what is this connection's own (module clock, alert log, SNI, host check)
-    lives on its ``SSL`` (:func:`~.context_factory.configure_connection`).
+    is set on that ``SSL`` here (:func:`~.context_factory.configure_connection`).
 
     Args:
         request: the SSL settings snapshot taken at ``+MIPOPEN``.
@@ -66,7 +67,7 @@ class TlsClient:
     def __init__(self, request: TlsRequest) -> None:
         self._request = request
         self._log = HandshakeLog()
-        self._conn = SSL.Connection(client_context(request), None)
+        self._conn = new_connection(request)
         self._conn.set_connect_state()
         configure_connection(self._conn, request, self._log)
         self._plaintext = bytearray()

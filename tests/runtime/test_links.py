@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import pytest
 
 from emulator.core.actions import CloseLink, OpenLink, PauseReading, Protocol, ResolveName, SendToPeer
+from emulator.core.codes import GtsslErr
 from emulator.core.events import (
     Event,
     LinkClosed,
@@ -44,6 +45,7 @@ from emulator.servers.tls_servers import (
     UdpEchoServer,
     pattern,
 )
+from emulator.tls.context_factory import CLIENT_CONTEXTS
 
 pytestmark = pytest.mark.integration
 
@@ -732,5 +734,28 @@ def test_three_tls_links_at_once_with_the_hello_sent_before_the_transport() -> N
                 e.do(*(CloseLink(link_id=i) for i in opened))
                 assert sorted([(await e.next(LinkClosed)).link_id for _ in range(3)]) == [1, 2, 3]
             assert len(server.wait_handshakes(3)) == 3
+
+    run(main)
+
+
+def test_the_next_ssl_open_finds_its_connection_made() -> None:
+    """Once a ClientHello is out, a spare SSL for the same settings is made (after the pass's writes); the next
+    open on those settings takes it and still handshakes as its own (the module's SNI, clock and host check)."""
+    async def main() -> None:
+        CLIENT_CONTEXTS.clear()
+        with TlsServer() as server:
+            async with edge(resolve_to(server)) as e:
+                for link_id in (1, 2):
+                    e.do(ssl_link(link_id, 443, tls=tls_request()))
+                    await e.next(LinkOpened)
+                    assert CLIENT_CONTEXTS.spares() == 1
+                    e.do(CloseLink(link_id=link_id))
+                    await e.next(LinkClosed)
+                wrong = replace(tls_request(), server_name="wrong.example.test")
+                e.do(ssl_link(3, 443, tls=wrong))  # the spare made for the right name: refused all the same
+                failed = await e.next(LinkOpenFailed)
+                assert failed.gtsslerr == GtsslErr.HOST_MISMATCH
+                assert CLIENT_CONTEXTS.spares() == 1  # taken, and made again for the next
+        CLIENT_CONTEXTS.clear()
 
     run(main)

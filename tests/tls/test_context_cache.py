@@ -25,6 +25,7 @@ from emulator.tls.context_factory import (
     ContextCache,
     build_context,
     client_context,
+    prepare_connection,
 )
 from tests.tls.clienthello import EXT_SESSION_TICKET, parse_client_hello
 from tests.tls.conftest import NOW, ROOT, Server, connect, load_cert, new_server, pump, request, server_context
@@ -322,6 +323,68 @@ class TestBound:
     def test_a_cache_needs_room(self) -> None:
         with pytest.raises(ValueError):
             ContextCache(0)
+
+
+class TestSpareConnection:
+    """A connection made ahead of time (prepare_connection) is the next client's on the same settings, and
+    is made that client's own exactly as a new one would be: clock, host check, SNI."""
+
+    def test_the_next_client_on_the_same_settings_takes_it_once(self) -> None:
+        prepare_connection(request(server_name="a.example.test"))
+        assert CLIENT_CONTEXTS.spares() == 1
+        spare = CLIENT_CONTEXTS._entries[next(iter(CLIENT_CONTEXTS._entries))].spare
+        first, second = TlsClient(request()), TlsClient(request())
+        assert first._conn is spare
+        assert second._conn is not spare
+        assert CLIENT_CONTEXTS.spares() == 0
+        assert context_of(first) is context_of(second) is client_context(request())
+
+    def test_other_settings_do_not_take_it(self) -> None:
+        prepare_connection(request())
+        TlsClient(request(cipher_ids=(2,)))
+        assert CLIENT_CONTEXTS.spares() == 1
+
+    def test_preparing_twice_keeps_one(self) -> None:
+        prepare_connection(request())
+        prepare_connection(request(server_name="b.example.test"))
+        assert CLIENT_CONTEXTS.spares() == 1
+
+    @pytest.mark.parametrize(
+        ("prepared_for", "taken_by", "code"),
+        [
+            # Prepared under a clock that refuses the leaf, taken under one that accepts it, and back.
+            ({"module_time": AFTER_LEAF}, {}, None),
+            ({}, {"module_time": AFTER_LEAF}, GtsslErr.CERTIFICATE_EXPIRED),
+            ({"server_name": "wrong.example.test"}, {}, None),
+            ({}, {"server_name": "wrong.example.test"}, GtsslErr.HOST_MISMATCH),
+        ],
+    )
+    def test_the_taker_configures_it(
+        self, prepared_for: dict[str, object], taken_by: dict[str, object], code: int | None
+    ) -> None:
+        prepare_connection(request(**prepared_for))
+        assert outcome(request(**taken_by), server_context())[0] == code
+        assert CLIENT_CONTEXTS.spares() == 0  # it was the spare that ran the handshake
+
+    def test_the_taker_sends_its_own_sni(self) -> None:
+        prepare_connection(request(server_name="a.example.test"))
+        client = TlsClient(request(server_name="b.example.test"))
+        client.initiate()
+        assert CLIENT_CONTEXTS.spares() == 0
+        assert parse_client_hello(client.outgoing()).server_name == "b.example.test"
+
+    def test_unusable_settings_make_no_spare_and_fail_at_the_open(self) -> None:
+        broken = request(trust_pems=(BROKEN_PEM,))
+        prepare_connection(broken)  # quietly nothing: the open reports it
+        assert CLIENT_CONTEXTS.spares() == 0 and len(CLIENT_CONTEXTS) == 0
+        with pytest.raises(TlsFailure) as failure:
+            TlsClient(broken)
+        assert failure.value.gtsslerr == GtsslErr.INVALID  # 152: an unusable file
+
+    def test_clear_drops_the_spares(self) -> None:
+        prepare_connection(request())
+        CLIENT_CONTEXTS.clear()
+        assert CLIENT_CONTEXTS.spares() == 0
 
 
 def test_threads_opening_at_once_share_one_context_per_setting() -> None:
