@@ -282,9 +282,12 @@ def build_context(request: TlsRequest) -> SSL.Context:
 
 
 def _on_info(conn: SSL.Connection, where: int, ret: int) -> None:
-    log = conn.get_app_data()
-    if isinstance(log, HandshakeLog):
-        log.on_info(conn, where, ret)
+    # OpenSSL calls this on every state change (17 times in a TLS 1.2 handshake); only alerts are kept, so
+    # the others return before anything else is looked up.
+    if where & SSL.SSL_CB_ALERT:
+        log = conn.get_app_data()
+        if isinstance(log, HandshakeLog):
+            log.on_info(conn, where, ret)
 
 
 def _on_verify(conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int) -> bool:
