@@ -204,14 +204,20 @@ def stdlib_direct(ctx: ssl.SSLContext, port: int) -> tuple[float, tuple[str, str
     return elapsed, suite
 
 
-def against_s_server() -> dict[str, object]:
+def against_s_server(ab_root: str | None = None) -> dict[str, object]:
     """Interleaved rounds to one ``openssl s_server``: the stdlib client, the emulator in its own process over its
-    PTY, the same over its ``--tcp`` front end (``socket://``), and the emulator's engine alone."""
+    PTY, the same over its ``--tcp`` front end (``socket://``), and the emulator's engine alone.
+
+    ``ab_root`` (``--ab PATH``): also an emulator from that other tree (a ``git worktree`` of another commit)
+    over its PTY, in the same rounds, its turn alternating with this tree's. On a VM whose speed drifts by 1.5x
+    within minutes, runs made one after the other cannot tell a 3 % change; rounds interleaved in one run can.
+    """
     server = SServer()
     base: list[float] = []
     emu: list[float] = []
     emu_tcp: list[float] = []  # the same emulator build, its line on loopback TCP instead of a PTY
     engine: list[float] = []  # the emulator's own engine (TlsClient, pyOpenSSL) direct: how the gap splits
+    other: list[float] = []  # --ab: the other tree's emulator over its PTY
     suites = set()
     resolve = ["--resolve", f"{HOST}:443=127.0.0.1:{server.port}"]
     try:
@@ -219,16 +225,24 @@ def against_s_server() -> dict[str, object]:
                                 cwd=common.EMULATOR_ROOT)
         tcp = subprocess.Popen([sys.executable, "-m", "emulator", "--tcp", "127.0.0.1:0", *resolve],
                                stdout=subprocess.PIPE, text=True, cwd=common.EMULATOR_ROOT)
+        children = [proc, tcp]
+        if ab_root is not None:
+            children.append(subprocess.Popen([sys.executable, "-m", "emulator", *resolve], stdout=subprocess.PIPE,
+                                             text=True, cwd=ab_root, env={**os.environ, "PYTHONPATH": ab_root}))
         try:
-            assert proc.stdout is not None and tcp.stdout is not None
-            path = proc.stdout.readline().rsplit(" on ", 1)[1].split()[0]
-            url = tcp.stdout.readline().rsplit(" on ", 1)[1].split()[0]
-            host = EmulatorHost(path)
-            host_tcp = EmulatorHost(url)
+            banners = []
+            for child in children:
+                assert child.stdout is not None
+                banners.append(child.stdout.readline().rsplit(" on ", 1)[1].split()[0])
+            host, host_tcp = EmulatorHost(banners[0]), EmulatorHost(banners[1])
+            other_host = EmulatorHost(banners[2]) if ab_root is not None else None
             ctx = stdlib_context()
             for i in range(S_SERVER_ROUNDS + 3):
                 d, suite = stdlib_direct(ctx, server.port)
+                o = other_host.handshake() if other_host is not None and i % 2 else None
                 e = host.handshake()
+                if other_host is not None and not i % 2:
+                    o = other_host.handshake()
                 t = host_tcp.handshake()
                 g = direct(server.port)
                 suites.add(suite)
@@ -237,10 +251,13 @@ def against_s_server() -> dict[str, object]:
                     emu.append(e)
                     emu_tcp.append(t)
                     engine.append(g)
-            host.host.close()
-            host_tcp.host.close()
+                    if o is not None:
+                        other.append(o)
+            for h in (host, host_tcp, other_host):
+                if h is not None:
+                    h.host.close()
         finally:
-            for p in (proc, tcp):
+            for p in children:
                 p.send_signal(signal.SIGTERM)
                 p.wait(10)
     finally:
@@ -262,14 +279,22 @@ def against_s_server() -> dict[str, object]:
         ("the emulator's engine alone (TlsClient over a blocking socket), median", f"{figures['engine_median_ms']:.2f} ms",
          f"stdlib ssl {figures['stdlib_median_ms']:.2f} ms", f"{figures['engine_median_ratio']:.2f}x"),
         ("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()), "", ""),
-    ])
+    ] + ([(f"--ab {ab_root}: that tree's emulator over its PTY, median", f"{median(other) * 1e3:.2f} ms",
+           f"{median(other) / median(base):.2f}x stdlib",
+           f"this tree / that tree: {median(emu) / median(other):.3f}")] if other else []))
+    if other:
+        figures |= {"ab_root": ab_root, "ab_median_ms": median(other) * 1e3,
+                    "ab_this_over_that": median(emu) / median(other)}
     record("tls_handshake_stdlib", figures)
     return figures
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--stdlib"]:
-        against_s_server()
+    if sys.argv[1:2] == ["--stdlib"]:
+        args = sys.argv[2:]
+        if args and (args[0] != "--ab" or len(args) != 2):
+            sys.exit("usage: tls_handshake.py [--stdlib [--ab OTHER_TREE]]")
+        against_s_server(os.path.abspath(args[1]) if args else None)
     else:
         main()
         against_s_server()
