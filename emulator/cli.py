@@ -26,6 +26,7 @@ from . import __version__
 from .console import DTR_DROP_CHOICES, Console, ControlServer, DtrDrop, dtr_drop_action
 from .core.commands import COMMAND_TABLE
 from .core.errors import ProfileError
+from .core.identity import profile_for_unit
 from .core.profile import Profile
 from .data import MissingDataError
 from .isotime import utc_argument
@@ -262,9 +263,9 @@ async def _serve(
             if trace is not None:
                 traces.append(trace)
             try:
-                station = build_station(
-                    loop, scheduler, profile, transport, clock=clock, resolver=resolver, name=name,
-                    initial_clock=initial_clock, trace=trace,
+                station = build_station(  # module i's own IMEI, IMSI and ICCID (i = 0: the profile's)
+                    loop, scheduler, profile_for_unit(profile, index), transport, clock=clock, resolver=resolver,
+                    name=name, initial_clock=initial_clock, trace=trace,
                     timing=Timing(baud=args.baud, latency=args.latency, rtt=args.rtt),
                 )
             except BaseException:

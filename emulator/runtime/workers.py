@@ -5,7 +5,8 @@ trips a second, closed loop at 256 modules); the modules share nothing but the s
 cleanly. Each worker is a forked copy of the CLI's ``_serve`` given a contiguous block of module indexes
 (worker ``w`` of ``K`` serves ``w*N//K .. (w+1)*N//K - 1``), so everything indexed by module behaves as
 with one process: ``--pty PATH`` gives ``PATH<i>``, ``--tcp HOST:PORT`` gives ``PORT+i``, ``--trace FILE``
-gives ``FILE-<i>`` -- ``i`` is always the global module index.
+gives ``FILE-<i>``, module ``i`` answers its own IMEI, IMSI and ICCID (:mod:`emulator.core.identity`) --
+``i`` is always the global module index.
 
 The parent process owns what the user sees:
 

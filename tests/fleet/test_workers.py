@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import serial
 
+from emulator.core.identity import luhn_ok, profile_for_unit
+from emulator.profiles import DEFAULT_PROFILE, load_profile
 from emulator.runtime.workers import split
 from tests.frontends.helpers import TIMEOUT, control, exits_within, serving
 
@@ -98,6 +100,29 @@ def test_workers_on_ptys(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(TIMEOUT) == 0
     assert not list(tmp_path.glob("tty*"))  # the workers removed their links
+
+
+def test_each_module_of_each_worker_has_its_own_imei(tmp_path: Path) -> None:
+    """Module indexes are global: worker 1's first module (index 1) is no copy of worker 0's first."""
+    link = tmp_path / "tty"
+    imeis = []
+    with serving("--modules", "3", "--workers", "2", "--pty", str(link), lines=5) as (proc, banner):
+        assert [line.rsplit(": ", 1)[1] for line in banner[3:]] == ["modules 0-0", "modules 1-2"], banner
+        for i in range(3):
+            with serial.Serial(f"{link}{i}", 115200, timeout=5) as port:
+                port.write(b"ATE0\r")
+                assert port.read_until(b"OK\r\n").endswith(b"OK\r\n")
+                port.write(b"AT+CGSN\r")
+                answer = port.read_until(b"OK\r\n")
+                match = re.fullmatch(rb"\r\n(\d{15})\r\n\r\nOK\r\n", answer)
+                assert match, answer
+                imeis.append(match.group(1).decode())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(TIMEOUT) == 0
+    profile = load_profile(DEFAULT_PROFILE)
+    assert imeis[0] == profile.identity.imei  # module 0 keeps the profile's value
+    assert imeis == [profile_for_unit(profile, i).identity.imei for i in range(3)]
+    assert len(set(imeis)) == 3 and all(map(luhn_ok, imeis))
 
 
 def test_a_worker_that_cannot_listen_fails_the_start(tmp_path: Path) -> None:
