@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import heapq
 import logging
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from gevent import get_hub
 from gevent.event import Event
 from gevent.monkey import get_original
 
+from ..core.identity import profile_for_unit
 from ..core.profile import Profile
 from ..profiles import load_profile
 from ..runtime.clocks import SystemClock
@@ -45,6 +47,16 @@ from ..transports.memory import MemoryLine
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: module indexes each Locust worker owns (chosen): worker ``w``'s modules are ``w * WORKER_STRIDE + 0, 1, ...``,
+#: so identities differ across workers for up to 10,000 modules a worker (one core holds far fewer), and the
+#: IMEI's 6-digit serial number (10^6 values) keeps them distinct for up to 100 workers
+WORKER_STRIDE: Final = 10_000
+
+
+def worker_first_index(worker_index: int) -> int:
+    """The first module index of Locust worker ``worker_index`` (a negative one, "not told yet": 0)."""
+    return max(worker_index, 0) * WORKER_STRIDE
 
 _start_new_thread: Callable[..., int] = get_original("_thread", "start_new_thread")
 _allocate_lock: Callable[[], Any] = get_original("_thread", "allocate_lock")
@@ -123,12 +135,22 @@ class ModuleHost:
 
     ``call`` and ``run`` may be used from greenlets (they wait on a gevent event, so other users run
     meanwhile) or from a plain thread that runs the gevent hub (tests, benchmarks).
+
+    Each module gets a module index, which picks its IMEI, IMSI and ICCID (:mod:`emulator.core.identity`):
+    by default ``first_index`` plus the lowest slot no live module holds, so a user that Locust stops and
+    starts again comes back as the same device, and the indexes stay within the live count. Set
+    ``first_index`` (:func:`worker_first_index`) before the first module.
     """
 
     _shared: ModuleHost | None = None
 
-    def __init__(self, timeout: float = 30.0) -> None:
+    def __init__(self, timeout: float = 30.0, *, first_index: int = 0) -> None:
         self.timeout = timeout
+        self.first_index = first_index
+        self._slots_used = 0  # slots 0 .. _slots_used-1 have been handed out; freed ones wait in _free_slots
+        self._free_slots: list[int] = []
+        self._index_of: dict[int, tuple[int, int | None]] = {}  # id(station) -> (module index, slot)
+        self._slot_lock = _allocate_lock()
         self.errors: list[BaseException] = []
         self.loop = asyncio.SelectorEventLoop(_selector())
         self.loop.set_exception_handler(self._on_loop_error)
@@ -207,24 +229,59 @@ class ModuleHost:
 
     # --- modules ------------------------------------------------------------------------------------
 
-    def add(self, profile: str | Profile, *, resolve: Sequence[str] = (), name: str | None = None) -> tuple[Station, FleetLine]:
-        """Build and power on one module behind a new :class:`FleetLine`."""
+    def add(self, profile: str | Profile, *, resolve: Sequence[str] = (), name: str | None = None,
+            index: int | None = None) -> tuple[Station, FleetLine]:
+        """Build and power on one module behind a new :class:`FleetLine`.
+
+        ``index`` is the module index its identity derives from (default: the host's next free one).
+        """
         loaded = load_profile(profile) if isinstance(profile, str) else profile
         resolver = Resolver.from_specs(resolve)
 
-        def build() -> tuple[Station, FleetLine]:
+        def build(unit_profile: Profile) -> tuple[Station, FleetLine]:
             line = FleetLine(self)
             self.modules += 1
-            station = build_station(self.loop, self.scheduler, loaded, line, clock=self.clock, resolver=resolver,
-                                    name=name or f"fleet-{self.modules}")
+            station = build_station(self.loop, self.scheduler, unit_profile, line, clock=self.clock,
+                                    resolver=resolver, name=name or f"fleet-{self.modules}")
             return station, line
 
-        return self.call(build)
+        slot: int | None = None
+        if index is None:
+            slot = self._take_slot()
+            index = self.first_index + slot
+        try:
+            station, line = self.call(build, profile_for_unit(loaded, index))
+        except BaseException:
+            self._free_slot(slot)
+            raise
+        self._index_of[id(station)] = (index, slot)
+        return station, line
+
+    def index_of(self, station: Station) -> int:
+        """The module index ``station``'s identity derives from."""
+        return self._index_of[id(station)][0]
 
     def remove(self, station: Station) -> None:
         """Power a module off: its line, timers and sockets (waits until the sockets are closed)."""
         self.call(station.close)
         self.run(station.links.wait_closed)
+        _, slot = self._index_of.pop(id(station), (0, None))
+        self._free_slot(slot)
+
+    def _take_slot(self) -> int:
+        with self._slot_lock:
+            if self._free_slots:
+                return heapq.heappop(self._free_slots)
+            slot, self._slots_used = self._slots_used, self._slots_used + 1
+        if slot == WORKER_STRIDE:
+            logger.warning("more than %d modules in this process: from here on, their identities repeat "
+                           "those of the next Locust worker's modules (if there is one)", WORKER_STRIDE)
+        return slot
+
+    def _free_slot(self, slot: int | None) -> None:
+        if slot is not None:
+            with self._slot_lock:
+                heapq.heappush(self._free_slots, slot)
 
     def close(self) -> None:
         """Stop the loop thread (modules still on it are dropped with it)."""

@@ -57,21 +57,28 @@ class FleetModule:
         report: where exchanges and outcomes go (default: nowhere).
         timeout: AT and URC deadline in seconds.
         host: the loop to run on (default: the process's shared one).
+        index: the module index its IMEI, IMSI and ICCID derive from (:mod:`emulator.core.identity`; 0 is the
+            profile's own); default: the host's next free one (:class:`~emulator.fleet.hosting.ModuleHost`).
     """
 
     def __init__(self, profile: str | Profile = "NL668_AM_00", *, resolve: tuple[str, ...] | list[str] = (),
                  report: Report | None = None, timeout: float = 30.0, host: ModuleHost | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, index: int | None = None) -> None:
         self.host = host or ModuleHost.shared()
         self.report = report or _no_report
         self.timeout = timeout
-        self.station, self.line = self.host.add(profile, resolve=resolve, name=name)
+        self.station, self.line = self.host.add(profile, resolve=resolve, name=name, index=index)
         self.port = FleetPort(self.line)
         try:
             self.client = AtClient(self.port, timeout=timeout)  # type: ignore[arg-type]  # pyserial's subset
         except BaseException:
             self.close()
             raise
+
+    @property
+    def index(self) -> int:
+        """The module index this module's identity derives from."""
+        return self.host.index_of(self.station)
 
     @property
     def console(self) -> Console:

@@ -25,6 +25,7 @@ from typing import Any
 from locust import User, events, task
 
 from ..at_client import AtError
+from .hosting import ModuleHost, worker_first_index
 from .module import FleetModule
 from .scenarios import DEFAULT_TARGET, SCENARIOS, ProfileMix, Session, Settings, parse_mix, parse_target
 
@@ -105,6 +106,10 @@ class ModuleUser(User):
 
     def on_start(self) -> None:
         """Power the module on (here, in the user's own greenlet: Locust builds users one after another)."""
+        # Module indexes (so IMEI, IMSI, ICCID) are global: worker w's modules count from w * WORKER_STRIDE.
+        # Locust tells a worker its index before it spawns users; a local run is worker 0.
+        runner = self.environment.runner
+        ModuleHost.shared().first_index = worker_first_index(getattr(runner, "worker_index", 0))
         self.module = FleetModule(_next_profile(self.settings.profiles), resolve=self.settings.resolve,
                                   report=self._report, timeout=self.settings.timeout)
         # Modules live as long as the run: move what exists to the permanent generation, so that a full

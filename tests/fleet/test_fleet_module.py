@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from emulator.at_client import AtError
-from emulator.fleet.hosting import ModuleHost
+from emulator.core.identity import luhn_ok, profile_for_unit
+from emulator.fleet.hosting import WORKER_STRIDE, ModuleHost, worker_first_index
 from emulator.fleet.module import FleetModule, command_name
 from emulator.fleet.scenarios import ProfileMix, Session, Settings, parse_mix, parse_target
+from emulator.profiles import load_profile
 from emulator.servers.tls_servers import ServerSettings, TlsServer
 
 pytestmark = pytest.mark.integration
@@ -92,6 +94,45 @@ def test_failures_are_named_by_what_the_module_said(host: ModuleHost) -> None:
     failures = [(r[1], r[4]) for r in reports if r[4] is not None]
     assert failures == [("+MIPSEND round trip", "+MIPSTAT: 1,1"), ("+MIPOPEN handshake", "+MIPOPEN: 1,0"),
                         ("AT+NOSUCH", "ERROR"), ("AT+GTSSLVER=", "+CME ERROR: 50")]
+
+
+def identity_of(m: FleetModule) -> tuple[str, str, str]:
+    """What a host driver reads at start: IMEI, IMSI, ICCID."""
+    (imei,), (imsi,), (ccid,) = m.at("AT+CGSN"), m.at("AT+CIMI"), m.at("AT+CCID")
+    return imei, imsi, ccid.removeprefix("+CCID: ")
+
+
+def test_each_module_has_its_own_identity(host: ModuleHost) -> None:
+    profile = load_profile("NL668_AM_00")
+    first, second = (FleetModule(profile, host=host, timeout=10) for _ in range(2))
+    assert (first.index, second.index) == (0, 1)
+    ours = profile.identity
+    assert identity_of(first) == (ours.imei, ours.imsi, ours.iccid)  # module 0: the profile's own
+    theirs = profile_for_unit(profile, 1).identity
+    assert identity_of(second) == (theirs.imei, theirs.imsi, theirs.iccid)
+    assert all(a != b for a, b in zip(identity_of(first), identity_of(second)))
+    assert luhn_ok(theirs.imei) and theirs.imei[:8] == ours.imei[:8]
+    first.close()
+    second.close()
+
+
+def test_a_locust_worker_counts_from_its_stride_and_reuses_freed_indexes(host: ModuleHost) -> None:
+    assert worker_first_index(-1) == 0  # a worker whose master sent no index (Locust < 2.10.2 masters)
+    host.first_index = worker_first_index(3)
+    first, second = (FleetModule("M910", host=host, timeout=10) for _ in range(2))
+    assert (first.index, second.index) == (3 * WORKER_STRIDE, 3 * WORKER_STRIDE + 1)
+    imei = identity_of(first)[0]
+    assert imei == profile_for_unit(load_profile("M910"), 3 * WORKER_STRIDE).identity.imei
+    assert f"IMEI: {imei}" in first.at("ATI")
+    first.close()
+    again = FleetModule("M910", host=host, timeout=10)  # a user Locust stopped and started: the same device
+    assert again.index == 3 * WORKER_STRIDE and identity_of(again)[0] == imei
+    third = FleetModule("M910", host=host, timeout=10)
+    assert third.index == 3 * WORKER_STRIDE + 2
+    explicit = FleetModule("M910", host=host, timeout=10, index=0)
+    assert identity_of(explicit)[0] == load_profile("M910").identity.imei
+    for m in (second, again, third, explicit):
+        m.close()
 
 
 def test_names_mixes_and_targets() -> None:
