@@ -82,6 +82,7 @@ from ..core.events import (
     PingAnswered,
     TimeAnswered,
 )
+from ..core.tls_request import TlsRequest
 from ..tls.engine import make_tls_client, prepare_tls_client
 from ..tls.session import TlsClient, TlsFailure, TlsPeerClosed
 from ..transports.end_of_pass import end_of_pass
@@ -551,8 +552,11 @@ class PeerLinks:
         # The next +MIPOPEN on these settings finds its SSL made: made while the server works on this
         # ClientHello, after the writes of this pass (the end-of-pass batch queues it behind them), instead
         # of between the host's command and its hello.
-        self._end_of_pass.defer(partial(self._loop.call_soon, prepare_tls_client, action.tls))
+        self._end_of_pass.defer(partial(self._prepare_next, action.tls))
         return True
+
+    def _prepare_next(self, request: TlsRequest) -> None:
+        self._loop.call_soon(prepare_tls_client, request)
 
     @staticmethod
     def _local_addr(addr: str, src_port: int | None) -> tuple[str, int] | None:

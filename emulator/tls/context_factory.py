@@ -337,6 +337,13 @@ class _Entry:
         self.spare: SSL.Connection | None = None
 
 
+def _client_connection(ctx: SSL.Context) -> SSL.Connection:
+    """A connection of ``ctx`` on memory BIOs, in the client role, configured for nobody yet."""
+    conn = SSL.Connection(ctx, None)
+    conn.set_connect_state()
+    return conn
+
+
 class ContextCache:
     """A bounded, thread-safe LRU of client contexts, keyed by the settings they are built from.
 
@@ -370,8 +377,8 @@ class ContextCache:
         return self._entry(_context_key(request), request).ctx
 
     def new_connection(self, request: TlsRequest) -> SSL.Connection:
-        """A connection of the context for ``request``'s settings, not yet configured: the spare if one was
-        prepared, else a new one.
+        """A client connection of the context for ``request``'s settings, not yet configured: the spare if one
+        was prepared, else a new one.
 
         Raises:
             TlsFailure: as :func:`build_context`.
@@ -383,7 +390,7 @@ class ContextCache:
                 spare, entry.spare = entry.spare, None
                 self._entries.move_to_end(key)
                 return spare
-        return SSL.Connection(self._entry(key, request).ctx, None)
+        return _client_connection(self._entry(key, request).ctx)
 
     def prepare(self, request: TlsRequest) -> None:
         """Make the spare connection for ``request``'s settings now, if there is none (building the context
@@ -397,7 +404,7 @@ class ContextCache:
             entry = self._entry(key, request)
         except TlsFailure:
             return
-        spare = SSL.Connection(entry.ctx, None)
+        spare = _client_connection(entry.ctx)
         with self._lock:
             if entry.spare is None:
                 entry.spare = spare

@@ -67,8 +67,7 @@ class TlsClient:
     def __init__(self, request: TlsRequest) -> None:
         self._request = request
         self._log = HandshakeLog()
-        self._conn = new_connection(request)
-        self._conn.set_connect_state()
+        self._conn = new_connection(request)  # already in the client role
         configure_connection(self._conn, request, self._log)
         self._plaintext = bytearray()
         self._initiated = False
