@@ -20,8 +20,8 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from ..hostport import parse_host_port
 from .module import FleetModule
 
 SCENARIOS = ("tls-connect", "tls-echo", "reconnect-storm")
@@ -29,12 +29,19 @@ DEFAULT_TARGET = "tls://127.0.0.1:443"
 
 
 def parse_target(text: str | None) -> tuple[str, int]:
-    """``tls://HOST:PORT``, ``HOST:PORT`` (port 443 if absent) -> (host, port)."""
+    """``tls://HOST:PORT``, ``HOST:PORT`` (port 443 if absent; ``ssl://`` as ``tls://``) -> (host, port)."""
     text = (text or DEFAULT_TARGET).strip()
-    parts = urlsplit(text if "://" in text else f"tls://{text}")
-    if parts.scheme not in ("tls", "ssl") or not parts.hostname:
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "tls", text
+    if scheme.lower() not in ("tls", "ssl"):
         raise ValueError(f"the target is tls://HOST:PORT, not {text!r}")
-    return parts.hostname, parts.port or 443
+    # Locust users write --host as a URL: a trailing "/" is no path, anything more is
+    rest = rest[:-1] if rest.endswith("/") else rest
+    if "/" in rest:
+        raise ValueError(f"the target is tls://HOST:PORT, without a path: not {text!r}")
+    host, port = parse_host_port(rest, default_port=443)
+    return host.lower(), port  # lower case, as urlsplit's hostname gave it before (DNS ignores case)
 
 
 def parse_mix(text: str) -> list[tuple[str, float]]:

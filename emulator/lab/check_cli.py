@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import ProfileError
+from ..hostport import format_host_port, parse_host_port
 from ..isotime import utc_argument
 from ..profiles import list_profiles, load_profile
 from ..runtime.resolve import Resolver, parse_resolve
@@ -27,16 +28,10 @@ __all__ = ["check_main", "render"]
 
 
 def _target(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host:
-        return text, 443
     try:
-        number = int(port)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad port in {text!r}") from None
-    if not 0 < number < 65536:
-        raise argparse.ArgumentTypeError(f"port out of range in {text!r}")
-    return host.strip("[]"), number
+        return parse_host_port(text, default_port=443)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _cipher(text: str) -> int | None:
@@ -123,9 +118,9 @@ def _cell_text(cells: list[Cell]) -> str:
 def render(report: Report, advice: list[Advice]) -> str:
     """The table a person reads at a glance, then the reasons and the advice."""
     cfg = report.config
-    where = f"{report.address[0]}:{report.address[1]}" if report.address else "no address"
+    where = format_host_port(*report.address) if report.address else "no address"
     out = [
-        f"nl668-lab check {cfg.host}:{cfg.port} ({where}); dialled as '{cfg.dial_name}'; module clock "
+        f"nl668-lab check {format_host_port(cfg.host, cfg.port)} ({where}); dialled as '{cfg.dial_name}'; module clock "
         f"{report.module_time:%Y-%m-%d %H:%M:%S} UTC; TRUSTFILEs {len(cfg.trust_pems)}; "
         f"CERTFILE {'yes' if cfg.cert_pem else 'no'}",
         f"{report.handshakes} distinct handshakes in {report.seconds:.1f} s. Cell: +MIPOPEN result with the "

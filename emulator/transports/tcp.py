@@ -23,6 +23,8 @@ import logging
 import socket
 from collections.abc import Callable
 
+from ..hostport import format_host_port, parse_host_port
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
@@ -30,17 +32,7 @@ DEFAULT_HOST = "127.0.0.1"
 
 def parse_endpoint(text: str) -> tuple[str, int]:
     """``HOST:PORT``, ``:PORT`` or ``PORT`` (host 127.0.0.1); ``[v6]:PORT`` for IPv6. Port 0 = any free port."""
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host, port = "", text
-    host = host.strip("[]") or DEFAULT_HOST
-    try:
-        number = int(port)
-    except ValueError:
-        raise ValueError(f"not HOST:PORT: {text!r}") from None
-    if not 0 <= number <= 65535:
-        raise ValueError(f"port out of range: {text!r}")
-    return host, number
+    return parse_host_port(text, default_host=DEFAULT_HOST, allow_port_zero=True)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -111,7 +103,7 @@ class TcpTransport:
     def url(self) -> str:
         """How pyserial reaches this line."""
         host, port = self.address
-        return f"{self.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+        return f"{self.scheme}://{format_host_port(host, port)}"
 
     def start(self, receiver: Callable[[bytes], None]) -> None:
         self._receiver = receiver

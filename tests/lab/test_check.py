@@ -242,6 +242,18 @@ def test_cli_network_and_usage_errors_are_one_clear_exit_2(tmp_path: Path, check
     assert "module clock 2026-01-01 10:00:00 UTC" in zoned.stdout, zoned.stdout
 
 
+def test_cli_an_ipv6_target_needs_brackets(check_cli: Callable[..., Run]) -> None:
+    bare = check_cli("::1")  # was read as host ":" port 1
+    assert bare.returncode == 2 and "needs brackets" in bare.stderr and "[::1]" in bare.stderr
+    # Bracketed, it is the host ::1 (port 443 by default), which the module, IPv4-only (runtime/resolve.py),
+    # has no address for: exit 2, nothing got past TCP.
+    bracketed = check_cli("[::1]", "--profile", "NL668_AM_00", "--mode", "0", "--ver", "2", "--json")
+    data = json.loads(bracketed.stdout)
+    assert (data["host"], data["port"], data["address"], data["exit"]) == ("::1", 443, None, 2)
+    table = check_cli("[::1]:8443", "--profile", "NL668_AM_00", "--mode", "0", "--ver", "2")
+    assert table.stdout.startswith("nl668-lab check [::1]:8443 (no address)"), table.stdout
+
+
 def test_cli_a_stalling_and_a_non_tls_server_and_an_unknown_name_are_clear_rows(
     lab: Lab, check_cli: Callable[..., Run]
 ) -> None:
