@@ -124,6 +124,40 @@ class GtsslErr(IntEnum):
     UNRECOGNIZED_SERVER_NAME = 155
 
 
+#: TLS alert descriptions that are no ``+GTSSLERR`` code but a server may send (the trace names them).
+_OTHER_ALERTS = {
+    86: "inappropriate_fallback",  # RFC 7507 §3
+    109: "missing_extension",  # RFC 8446 §6.2
+    110: "unsupported_extension",  # RFC 5246 §7.2
+    111: "certificate_unobtainable",  # RFC 6066 §9
+    112: "unrecognized_name",  # RFC 6066 §9 (received, the module reports +GTSSLERR 155)
+    113: "bad_certificate_status_response",  # RFC 6066 §9
+    114: "bad_certificate_hash_value",  # RFC 6066 §9
+    115: "unknown_psk_identity",  # RFC 4279 §2
+    116: "certificate_required",  # RFC 8446 §6.2
+    120: "no_application_protocol",  # RFC 7301 §3.2
+}
+
+
+def alert_name(code: int | None, unknown: str = "") -> str:
+    """The name of a TLS alert description or a ``+GTSSLERR`` code: ``certificate_expired`` for 45,
+    ``close_notify`` for 0, ``host_mismatch`` for 153; ``unknown`` for None or a number that names nothing.
+
+    One lookup for both because :class:`GtsslErr`'s 10-100 are the alert descriptions themselves; its 0
+    ("normal") is never reported, so 0 reads as the alert close_notify.
+    """
+    if code is None:
+        return unknown
+    if code == 0:
+        return "close_notify"
+    if code in _OTHER_ALERTS:
+        return _OTHER_ALERTS[code]
+    try:
+        return GtsslErr(code).name.lower()
+    except ValueError:
+        return unknown
+
+
 class FailureClass(StrEnum):
     """What kind of failure ended an SSL connection: the key of a profile's ``[gtsslerr]`` table.
 

@@ -33,7 +33,7 @@ from OpenSSL import SSL
 from OpenSSL._util import ffi as _ffi
 from OpenSSL._util import lib as _lib
 
-from emulator.core.codes import GtsslErr
+from emulator.core.codes import alert_name
 from emulator.core.tls_request import TlsRequest
 
 from .alert_codes import TlsFailure, TlsPeerClosed, classify_failure
@@ -357,7 +357,7 @@ class HandshakeSteps:
             steps.append({"ev": "certificate", "text": text, "certs": certs})
         for direction, level, description in alerts[self._alerts:]:
             self._alerts += 1
-            name = _alert_name(description)
+            name = alert_name(description, unknown="unknown")
             who = "module" if direction == "sent" else "server"
             kind = "fatal" if level == 2 else "warning"
             steps.append({"ev": "alert", "text": f"{who} sent {kind} alert {description} ({name})",
@@ -366,16 +366,6 @@ class HandshakeSteps:
             self._reported.add("done")
             steps.append({"ev": "handshake_done", "text": f"handshake done: {done}", "negotiated": done})
         return steps
-
-
-def _alert_name(description: int) -> str:
-    # GtsslErr's 10-100 are the TLS alert descriptions (manual §1.3.4); its 0 is not close_notify.
-    if description == 0:
-        return "close_notify"
-    try:
-        return GtsslErr(description).name.lower()
-    except ValueError:
-        return "unknown"
 
 
 def _parse_server_hello(data: bytes) -> tuple[int, int] | None:

@@ -37,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from emulator.core.codes import GtsslErr
+from emulator.core.codes import alert_name
 
 #: a command's socket id: AT+MIPOPEN=1,..., AT+MIPSEND=2,... (the MIP family takes it first)
 _CMD_SOCKET = re.compile(r"^AT\+MIP(?:OPEN|SEND|CLOSE|PUSH|READ|SETS|STAT|TSEND|TCLOSE)=(\d+)", re.I)
@@ -84,18 +84,6 @@ _NET_OUT = {
 
 #: how many payload bytes a row keeps for "show payload" (the rest is counted, not kept)
 PAYLOAD_KEEP = 4096
-
-
-def alert_name(code: int | None) -> str:
-    """``certificate_expired`` for 45; "" for an unknown code or None."""
-    if code is None:
-        return ""
-    if code == 0:
-        return "close_notify"
-    try:
-        return GtsslErr(code).name.lower()
-    except ValueError:
-        return ""
 
 
 def reason_in_words(text: str, code: int | None) -> str:
