@@ -26,6 +26,7 @@ from typing import Any, Final, NoReturn, cast
 
 from .codes import FailureClass
 from .errors import ProfileError
+from .identity import luhn_ok
 from .profile import (
     NL668_GTSSLERR,
     AtFacts,
@@ -221,14 +222,6 @@ def _digits(value: str, path: str, where: str, lengths: Collection[int], what: s
     return value
 
 
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
-
-
 # --- tables ----------------------------------------------------------------
 
 _TABLE_KEYS: Final[Mapping[str, frozenset[str]]] = {
@@ -265,7 +258,7 @@ _OPTIONAL_KEYS: Final[Mapping[str, Mapping[str, Any]]] = {
 
 def _identity(t: Mapping[str, Any], p: str, w: str) -> Identity:
     imei = _digits(_str(t, "imei", p, w), f"{p}.imei", w, {15}, "15 digits")
-    if not _luhn_ok(imei):
+    if not luhn_ok(imei):
         _fail(w, f"{p}.imei", f"{imei!r} fails the Luhn check digit (3GPP TS 23.003 §6.2.1)")
     imsi = _digits(_str(t, "imsi", p, w), f"{p}.imsi", w, range(6, 16), "6 to 15 digits")
     iccid = _str(t, "iccid", p, w)

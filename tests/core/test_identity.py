@@ -17,20 +17,30 @@ from emulator.core.identity import (
     unit_imei,
     unit_imsi,
 )
-from emulator.core.profile_parse import _luhn_ok
 from emulator.profiles import list_profiles, load_profile
 from emulator.runtime.in_memory import InMemoryModule
 
 UNITS = 100_000
 
 
-def test_luhn_digit_agrees_with_the_profile_parser() -> None:
+def _textbook_luhn_ok(digits: str) -> bool:
+    # ISO/IEC 7812-1 written the other common way (double, subtract 9), as a second implementation to agree with
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def test_luhn_digit_agrees_with_a_second_implementation() -> None:
     assert luhn_ok("79927398713") and not luhn_ok("79927398710")  # the textbook Luhn example
-    # profile_parse's own check (which refuses a profile IMEI with a wrong check digit) is the reference
+    # the profile parser uses luhn_ok too (it refuses a profile IMEI with a wrong check digit)
     rng = random.Random(15)
     for _ in range(2000):
         payload = "".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 20)))
-        assert [_luhn_ok(payload + d) for d in "0123456789"] == [d == luhn_digit(payload) for d in "0123456789"]
+        right = [d == luhn_digit(payload) for d in "0123456789"]
+        assert [_textbook_luhn_ok(payload + d) for d in "0123456789"] == right
+        assert [luhn_ok(payload + d) for d in "0123456789"] == right
 
 
 def test_index_0_is_the_profile_itself() -> None:
