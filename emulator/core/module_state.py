@@ -10,7 +10,7 @@ clock, which runs on from the last ``AT+CCLK`` across resets as an RTC does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 
 from .at_replies import V250Settings
@@ -129,8 +129,8 @@ class ModuleState:
 
     def restore_v250(self, settings: V250Settings) -> None:
         """Copy ``settings`` into the live object (the reader and replies hold a reference to it)."""
-        for name in V250Settings.__slots__:
-            setattr(self.v250, name, getattr(settings, name))
+        for f in fields(V250Settings):
+            setattr(self.v250, f.name, getattr(settings, f.name))
 
     def power_cycle(self) -> None:
         """Forget all that is volatile (see the module docstring)."""
