@@ -150,7 +150,7 @@ class Module:
                 self._on_line(self._last_line, repeat=True)
             elif isinstance(event, LineOverflow):
                 self._write(self.state.v250.error(None))
-            if self._waiting is not None:
+            if self._suspended():
                 self._held_input += data[self._reader.resume_at :]
                 break
 
@@ -189,6 +189,12 @@ class Module:
                 self._read_typed_ahead()
         else:
             self._say(outcome.said)
+
+    def _suspended(self) -> bool:
+        """A line waits for the network. A method, not the attribute read inline: the check at the top of
+        receive_from_host narrows ``_waiting`` to None for the type checker, which does not see the line
+        handlers set it, and a compiled build (mypyc) would trust that narrowing."""
+        return self._waiting is not None
 
     def actions_to_perform(self) -> list[Action]:
         """Drain the actions queued by the inputs so far, in the order they must be done."""

@@ -83,8 +83,8 @@ from ..core.events import (
     TimeAnswered,
 )
 from ..core.tls_request import TlsRequest
-from ..tls.engine import make_tls_client, prepare_tls_client
-from ..tls.session import TlsClient, TlsFailure, TlsPeerClosed
+from ..tls.engine import TlsEngine, make_tls_client, prepare_tls_client
+from ..tls.session import TlsFailure, TlsPeerClosed
 from ..transports.end_of_pass import end_of_pass
 from .probes import ping_once, shown_address
 from .resolve import Resolver
@@ -116,7 +116,7 @@ class _Link:
         self.transport: asyncio.Transport | asyncio.DatagramTransport | None = None
         self.protocol_made = False  # a protocol exists: connection_made and connection_lost will follow
         self.lost = False  # connection_lost has run
-        self.tls: TlsClient | None = None
+        self.tls: TlsEngine | None = None
         self.hello_rest = b""  # what of the ClientHello the bare socket did not take (handed to the transport)
         self.paused = False
         self.target: tuple[str, int] | None = None  # UDP: where the socket really is connected

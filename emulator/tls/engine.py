@@ -16,7 +16,7 @@ alerts than OpenSSL would (unknown for the real module anyway).
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, Protocol
 
 from emulator.core.codes import SslVersion
 from emulator.core.tls_request import TlsRequest
@@ -24,7 +24,53 @@ from emulator.core.tls_request import TlsRequest
 from .context_factory import LEGACY_CIPHER_IDS, prepare_connection
 from .session import TlsClient
 
-__all__ = ["make_tls_client", "needs_legacy", "prepare_tls_client"]
+__all__ = ["TlsEngine", "make_tls_client", "needs_legacy", "prepare_tls_client"]
+
+
+class TlsEngine(Protocol):
+    """What the runtime and the lab use of a module-side TLS connection, whichever engine runs it:
+    :class:`~.session.TlsClient` (OpenSSL) or :class:`~.legacy.LegacyTlsClient` (tlslite-ng). Sans-I/O: bytes
+    in with :meth:`feed`, bytes out with :meth:`outgoing`; failures raise ``TlsFailure``/``TlsPeerClosed``."""
+
+    #: The TCP peer closed after the handshake without a close_notify.
+    eof_without_close_notify: bool
+
+    def initiate(self) -> None: ...
+
+    def feed(self, ciphertext: bytes) -> None: ...
+
+    def peer_eof(self) -> None: ...
+
+    def outgoing(self) -> bytes: ...
+
+    def read(self) -> bytes: ...
+
+    def send(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def handshake_done(self) -> bool: ...
+
+    @property
+    def closed_by_peer(self) -> bool: ...
+
+    @property
+    def negotiated(self) -> str: ...
+
+    @property
+    def alerts(self) -> list[tuple[str, int, int]]: ...
+
+    @property
+    def verify_errors(self) -> list[tuple[int, int]]: ...
+
+    @property
+    def peer_chain(self) -> list[bytes]: ...
+
+    @property
+    def client_ca_names(self) -> list[str]: ...
+
+    def new_steps(self) -> list[dict[str, Any]]: ...
 
 
 def needs_legacy(request: TlsRequest) -> bool:
@@ -32,11 +78,11 @@ def needs_legacy(request: TlsRequest) -> bool:
     return request.version == SslVersion.SSL3_0 or any(cid in LEGACY_CIPHER_IDS for cid in request.cipher_ids)
 
 
-def make_tls_client(request: TlsRequest) -> TlsClient:
+def make_tls_client(request: TlsRequest) -> TlsEngine:
     """Build the client for one ``+MIPOPEN``, on the engine :func:`needs_legacy` picks.
 
     The legacy client has TlsClient's interface without subclassing it (a
-    different library underneath); the cast keeps the runtime's annotations.
+    different library underneath): both are :class:`TlsEngine`.
 
     Raises:
         TlsFailure: the settings cannot be used (152 for unusable files, ...).
@@ -44,7 +90,7 @@ def make_tls_client(request: TlsRequest) -> TlsClient:
     if needs_legacy(request):
         from .legacy import LegacyTlsClient
 
-        return cast(TlsClient, LegacyTlsClient(request))
+        return LegacyTlsClient(request)
     return TlsClient(request)
 
 
