@@ -351,7 +351,7 @@ class ContextCache:
     connection on the same settings (:meth:`new_connection`). Why: making the ``SSL`` (``SSL_new`` and
     pyOpenSSL's wrapper with its two memory BIOs) is ~130 µs of the emulator's Python between the host's
     ``AT+MIPOPEN`` and the ClientHello on a slow VM, all of it on the handshake's critical path
-    (bench/RESULTS.md, "Handshake: the spare connection"). The runtime prepares the next one once a ClientHello
+    (bench/RESULTS.md, "Third look"). The runtime prepares the next one once a ClientHello
     is out, while the server works on it. A spare is a fresh ``SSL`` made for nobody: everything that is one
     connection's own (module clock, SNI, host check, handshake log) is set when it is taken
     (:func:`configure_connection`), exactly as on a new one.
