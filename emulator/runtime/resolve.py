@@ -15,6 +15,10 @@ Rule syntax: ``HOST[:PORT]=ADDR[:PORT]``
 * ``ADDR``: an IPv4 address. ``:PORT`` after it: connect there instead;
   without it, to the port that was asked for.
 
+Each side is read by :func:`emulator.hostport.parse_host_port`, as ``--tcp``
+and ``nl668-lab check`` read theirs; an IPv6 address, bracketed or not, is
+refused as such.
+
 When several rules match, a rule for the exact port beats a rule for any
 port, and among equals the first one given wins.
 
@@ -32,6 +36,8 @@ import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from ..hostport import parse_host_port
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +74,18 @@ def _is_ipv4(text: str) -> bool:
 
 
 def _split_port(text: str, spec: str, what: str) -> tuple[str, int | None]:
-    head, sep, tail = text.rpartition(":")
-    if not sep:
-        return text, None
-    if ":" in head:
+    # An unbracketed IPv6 address would get parse_host_port's "needs brackets", which sends the writer off to
+    # add brackets only to be refused again: say at once that no IPv6 form is taken.
+    if text.count(":") > 1 and not text.strip().startswith("["):
         raise ValueError(f"bad --resolve {spec!r}: {text!r}: IPv6 is not supported (the module is IPv4-only)")
-    if not tail.isdigit() or not 0 < int(tail) < 65536:
-        raise ValueError(f"bad --resolve {spec!r}: {what} port {tail!r} is not 1..65535")
-    return head, int(tail)
+    try:
+        # Port 0 is refused as written, so as the default it can only mean "no port given".
+        host, port = parse_host_port(text, default_port=0)
+    except ValueError as exc:
+        raise ValueError(f"bad --resolve {spec!r}: {what}: {exc}") from None
+    if ":" in host:
+        raise ValueError(f"bad --resolve {spec!r}: {text!r}: IPv6 is not supported (the module is IPv4-only)")
+    return host, port or None
 
 
 def parse_resolve(spec: str) -> ResolveRule:

@@ -23,6 +23,11 @@ class TestParse:
             ("WWW.Example.Test.:80=10.0.0.1", ResolveRule("www.example.test", 80, "10.0.0.1", None)),
             ("114.255.225.39:20444=127.0.0.1:5000", ResolveRule("114.255.225.39", 20444, "127.0.0.1", 5000)),
             ("my_host=127.0.0.2:1", ResolveRule("my_host", None, "127.0.0.2", 1)),
+            ("a.test:65535=10.0.0.1:65535", ResolveRule("a.test", 65535, "10.0.0.1", 65535)),
+            # emulator/hostport.py's forms: brackets around a host, blanks around each side
+            ("[a.test]:80=10.0.0.1", ResolveRule("a.test", 80, "10.0.0.1", None)),
+            ("a.test=[10.0.0.1]:8080", ResolveRule("a.test", None, "10.0.0.1", 8080)),
+            (" a.test:80 = 10.0.0.1 ", ResolveRule("a.test", 80, "10.0.0.1", None)),
         ],
     )
     def test_good(self, spec: str, rule: ResolveRule) -> None:
@@ -49,10 +54,30 @@ class TestParse:
             "www.baidu.com=::1",
             "[::1]:443=127.0.0.1",
             "-bad.example=127.0.0.1",
+            ":443=127.0.0.1",  # no host
+            "www.baidu.com:0=127.0.0.1",
+            "www.baidu.com:=127.0.0.1",
+            "www.baidu.com:+443=127.0.0.1",  # int() takes these; a port as written is ASCII digits only
+            "www.baidu.com:4_43=127.0.0.1",
+            "www.baidu.com=127.0.0.1:\u0664\u0664\u0663",  # Arabic-Indic 443: str.isdigit() says yes
+            "www.baidu.com:443:1=127.0.0.1",
+            "www.baidu.com]:443=127.0.0.1",
+            "[www.baidu.com=127.0.0.1",
+            "[a.test]x=127.0.0.1",
         ],
     )
     def test_bad_specs_name_themselves(self, spec: str) -> None:
         with pytest.raises(ValueError, match="bad --resolve") as info:
+            parse_resolve(spec)
+        assert repr(spec) in str(info.value)
+
+    @pytest.mark.parametrize(
+        "spec",
+        ["::1=127.0.0.1", "[::1]=127.0.0.1", "[::1]:443=127.0.0.1", "a.test=::1", "a.test=[::1]", "a.test=[::1]:443"],
+    )
+    def test_ipv6_is_refused_as_ipv6(self, spec: str) -> None:
+        # brackets or not, the answer is the module's IPv4-only, not "add brackets"
+        with pytest.raises(ValueError, match="IPv6 is not supported") as info:
             parse_resolve(spec)
         assert repr(spec) in str(info.value)
 
