@@ -1,7 +1,7 @@
-"""Runs one core :class:`Module`: feeds it host bytes and timer events, performs its actions.
+"""Runs one core :class:`~emulator.core.module.Module`: feeds it host bytes and timer events, performs its actions.
 
 Theory of operation. The core is sans-I/O: every input method is followed by a
-drain of :meth:`Module.actions_to_perform`, and the actions are performed
+drain of :meth:`~emulator.core.module.Module.actions_to_perform`, and the actions are performed
 strictly in order (order is semantics: ``OK`` before a later URC, a write
 before the timer that guards it). Writes go to a host sink, timers to a
 :class:`Scheduler` shared by every driver of the process, and the link actions
@@ -63,13 +63,29 @@ from ..core.codes import FailureClass
 from ..core.commands.ssl import reported_gtsslerr
 from ..core.commands.tcpip import describe_link_event
 from ..core.module_state import ModuleState
-from ..core.module import Module
 from ..core.timers import TimerQueue
 
 if TYPE_CHECKING:
     from ..trace import TraceWriter
 
 logger = logging.getLogger(__name__)
+
+
+class Core(Protocol):
+    """What the driver needs of the core: :class:`~emulator.core.module.Module` in production, a scripted
+    stand-in in tests. A protocol rather than the class, so that a stand-in is one to a type checker and to a
+    compiled (mypyc) build alike, which checks a parameter's class at run time."""
+
+    @property
+    def state(self) -> ModuleState: ...
+
+    def power_on(self) -> None: ...
+
+    def receive_from_host(self, data: bytes) -> None: ...
+
+    def receive_event(self, event: Event) -> None: ...
+
+    def actions_to_perform(self) -> list[Action]: ...
 
 
 class LinkEdge(Protocol):
@@ -242,7 +258,7 @@ class VirtualScheduler(Scheduler):
 
 
 class ModuleDriver:
-    """Owns one :class:`Module` and performs its actions.
+    """Owns one core (:class:`~emulator.core.module.Module`) and performs its actions.
 
     Not thread-safe: call it from the thread that runs ``scheduler`` (the loop
     thread under asyncio).
@@ -261,7 +277,7 @@ class ModuleDriver:
 
     def __init__(
         self,
-        module: Module,
+        module: Core,
         *,
         write: Callable[[bytes], None],
         scheduler: Scheduler,
