@@ -48,6 +48,7 @@ from emulator.core.events import LinkOpened, LinkOpenFailed
 from emulator.core.module_state import ModuleClock, ModuleState
 from emulator.core.profile import Profile
 from emulator.core.tls_request import TlsRequest
+from emulator.hostport import format_host_port
 from emulator.runtime.links import describe_socket_error
 from emulator.runtime.resolve import Resolver
 from emulator.tls.alert_codes import TlsFailure, TlsPeerClosed
@@ -364,7 +365,7 @@ async def attempt_handshake(
                                         "peer": f"{addr}:{port}"})
                     break
                 except OSError as exc:
-                    failures.append(f"{addr}:{port}: {describe_socket_error(exc)}")
+                    failures.append(f"{format_host_port(addr, port)}: {describe_socket_error(exc)}")
             else:
                 return done(False, "connect", "connect " + "; ".join(failures) if failures else "no address")
             try:
@@ -418,11 +419,24 @@ async def attempt_handshake(
 
 
 async def _targets(config: CheckConfig) -> list[tuple[str, int]]:
-    """Where the module's socket would connect: ``--resolve`` first, then DNS (the runtime's resolver)."""
+    """Where the module's socket would connect: ``--resolve`` first, then DNS (the runtime's resolver).
+
+    Raises:
+        CheckError: the host is an IPv6 address (and no ``--resolve`` rule for ``--servername`` replaces it).
+    """
     loop = asyncio.get_running_loop()
     if config.servername and is_ip_literal(config.host):
         override = config.resolver.lookup(config.servername, config.port)
-        return [override] if override else [(config.host, config.port)]
+        if override:
+            return [override]
+    if ":" in config.host:
+        # +MIPOPEN's host is "dotted IPv4 or host name" (fibocom-tcpip.md) and the resolver asks DNS for IPv4
+        # only, so an IPv6 literal would end as "no address", which reads as a DNS problem; with --servername
+        # it would even be dialled over IPv6, which the module cannot do.
+        raise CheckError(f"the module dials IPv4 only: {format_host_port(config.host, config.port)} is an IPv6 "
+                         "address (give an IPv4 address, or a name with an A record)")
+    if config.servername and is_ip_literal(config.host):
+        return [(config.host, config.port)]
     return await config.resolver.resolve(loop, config.host, config.port)
 
 
@@ -496,7 +510,7 @@ async def run_check(config: CheckConfig) -> Report:
     """Run the matrix of every profile in ``config`` against the server.
 
     Raises:
-        CheckError: settings or files the module would refuse.
+        CheckError: settings or files the module would refuse, or an IPv6 address to dial.
     """
     loop = asyncio.get_running_loop()
     start = loop.time()

@@ -242,16 +242,46 @@ def test_cli_network_and_usage_errors_are_one_clear_exit_2(tmp_path: Path, check
     assert "module clock 2026-01-01 10:00:00 UTC" in zoned.stdout, zoned.stdout
 
 
-def test_cli_an_ipv6_target_needs_brackets(check_cli: Callable[..., Run]) -> None:
+def test_cli_an_ipv6_target_needs_brackets_and_is_refused_as_ipv4_only(check_cli: Callable[..., Run]) -> None:
     bare = check_cli("::1")  # was read as host ":" port 1
     assert bare.returncode == 2 and "needs brackets" in bare.stderr and "[::1]" in bare.stderr
-    # Bracketed, it is the host ::1 (port 443 by default), which the module, IPv4-only (runtime/resolve.py),
-    # has no address for: exit 2, nothing got past TCP.
-    bracketed = check_cli("[::1]", "--profile", "NL668_AM_00", "--mode", "0", "--ver", "2", "--json")
-    data = json.loads(bracketed.stdout)
-    assert (data["host"], data["port"], data["address"], data["exit"]) == ("::1", 443, None, 2)
-    table = check_cli("[::1]:8443", "--profile", "NL668_AM_00", "--mode", "0", "--ver", "2")
-    assert table.stdout.startswith("nl668-lab check [::1]:8443 (no address)"), table.stdout
+    # Bracketed, it is the host ::1 (port 443 by default), which the module cannot dial (IPv4 only): one line
+    # on stderr saying so (it read "::1: no address", as if DNS had failed), exit 2, no handshake tried.
+    common = ["--profile", "NL668_AM_00", "--mode", "0", "--ver", "2"]
+    for args, where in ((["[::1]", "--json"], "[::1]:443"), (["[::1]:8443"], "[::1]:8443"),
+                        (["[::1]", "--servername", "a.test"], "[::1]:443")):
+        run = check_cli(*args, *common)
+        assert run.returncode == 2 and not run.stdout, run.stdout
+        assert run.stderr == f"nl668-lab check: error: the module dials IPv4 only: {where} is an IPv6 address " \
+            "(give an IPv4 address, or a name with an A record)\n", run.stderr
+
+
+def test_cli_an_ipv6_host_with_a_resolve_rule_for_its_servername_dials_the_rule(
+    check_cli: Callable[..., Run]
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = check_cli("[::1]", "--servername", "a.test", "--resolve", f"a.test=127.0.0.1:{port}", "--profile",
+                    "NL668_AM_00", "--mode", "0", "--ver", "2")
+    assert run.returncode == 2 and f"connect 127.0.0.1:{port}: connection refused" in run.stdout, run.stdout
+
+
+def test_connect_failures_write_an_ipv6_address_in_brackets() -> None:
+    from datetime import datetime, timezone
+
+    from emulator.core.commands.tcpip import tls_request
+    from emulator.lab.check import attempt_handshake, module_state
+
+    profile = load_profile("NL668_AM_00")
+    config = CheckConfig(host="a.test", port=443, profiles=[profile])
+    request = tls_request(module_state(profile, Setting(4, None, 0), config, datetime.now(timezone.utc)), "a.test")
+    # Port 1 on ::1: refused, or no IPv6 here at all; either way a connect failure naming the address.
+    attempt = asyncio.run(attempt_handshake(request, [("::1", 1), ("127.0.0.1", 1)], TIMEOUT_S))
+    assert attempt.stage == "connect" and attempt.why.startswith("connect [::1]:1: "), attempt.why
+    assert "; 127.0.0.1:1: " in attempt.why
 
 
 def test_cli_a_stalling_and_a_non_tls_server_and_an_unknown_name_are_clear_rows(
