@@ -30,11 +30,23 @@ def main(argv: list[str] | None = None) -> int:
     target = Path(args.output) if args.output else source.with_suffix(".html")
     try:
         page = render_trace(source)
+    except (OSError, UnicodeError) as exc:
+        return _fail(f"cannot read the trace {source}: {_reason(exc)}")
+    try:
         target.write_text(page, encoding="utf-8")
     except (OSError, UnicodeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(f"cannot write the page {target}: {_reason(exc)}")
     emit(str(target))
     if args.open:
         webbrowser.open(target.resolve().as_uri())
     return 0
+
+
+def _reason(exc: OSError | UnicodeError) -> str:
+    # strerror alone: the file is named once, by the caller, whichever of the two it was
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+
+
+def _fail(message: str) -> int:
+    print(f"nl668-emu trace-view: error: {message}", file=sys.stderr)
+    return 2

@@ -156,14 +156,21 @@ def test_reason_in_words() -> None:
                                          "the module sent alert 45 certificate_expired")
 
 
-def test_cli_writes_the_page_and_refuses_a_missing_trace(
+def test_cli_writes_the_page_and_names_the_file_it_cannot_read_or_write(
     traces: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "view.html"
     assert emu_main(["trace-view", str(traces["lab"]), "-o", str(out)]) == 0
     assert out.read_text().startswith("<!DOCTYPE html>")
-    assert emu_main(["trace-view", str(tmp_path / "nope.jsonl")]) == 2
-    assert "error:" in capsys.readouterr().err
+    capsys.readouterr()
+    missing = tmp_path / "nope.jsonl"
+    assert emu_main(["trace-view", str(missing)]) == 2
+    assert capsys.readouterr().err == f"nl668-emu trace-view: error: cannot read the trace {missing}: " \
+        "No such file or directory\n"
+    unwritable = tmp_path / "no-such-dir" / "view.html"
+    assert emu_main(["trace-view", str(traces["lab"]), "-o", str(unwritable)]) == 2
+    assert capsys.readouterr().err == f"nl668-emu trace-view: error: cannot write the page {unwritable}: " \
+        "No such file or directory\n"
 
 
 _values = st.one_of(
