@@ -20,6 +20,7 @@ from emulator.at_client import AtClient, AtError
 from emulator.servers.pki import cert_bytes
 from emulator.runtime.running import RunningModule
 from emulator.servers.tls_servers import ServerSettings, StallServer, TcpServer, TlsServer, UdpEchoServer, pattern
+from tests.lab_session import online_module
 
 pytestmark = pytest.mark.integration
 
@@ -27,18 +28,9 @@ HOST = "www.example.test"
 
 
 @contextmanager
-def module(
-    profile: str | Profile = "NL668_AM_00", *, resolve: list[str], **kwargs: object
-) -> Iterator[AtClient]:
-    with RunningModule(profile, strict=True, resolve=resolve, **kwargs) as running:  # type: ignore[arg-type]
-        port = running.open_serial(timeout=10)
-        try:
-            at = AtClient(port)
-            at.command("AT+MIPCALL=1")
-            at.wait_urc("+MIPCALL: ")
-            yield at
-        finally:
-            port.close()
+def module(profile: str | Profile = "NL668_AM_00", *, resolve: list[str]) -> Iterator[AtClient]:
+    with online_module(profile, resolve, strict=True) as (_, at):
+        yield at
 
 
 def upload(at: AtClient, kind: str, name: str) -> None:
@@ -111,9 +103,13 @@ class TestFailures:
             assert gtsslerr(at) is None
 
     def test_module_clock_from_the_command_line(self) -> None:
-        with TlsServer() as server, module(
-            resolve=rule(server), initial_clock=datetime(2046, 1, 1, tzinfo=timezone.utc)
-        ) as at:
+        # by hand: online_module takes no initial_clock
+        with TlsServer() as server, RunningModule(
+            "NL668_AM_00", strict=True, resolve=rule(server), initial_clock=datetime(2046, 1, 1, tzinfo=timezone.utc)
+        ) as running, running.open_serial(timeout=10) as port:
+            at = AtClient(port)
+            at.command("AT+MIPCALL=1")
+            at.wait_urc("+MIPCALL: ")
             upload(at, "TRUSTFILE", "root-ca.pem")
             at.command("AT+GTSSLMODE=1")
             assert open_ssl(at) == "+MIPOPEN: 1,0"

@@ -8,8 +8,6 @@ works: a new socket opens afterwards.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
@@ -17,23 +15,11 @@ from emulator.at_client import AtClient
 from emulator.servers.pki import cert_bytes
 from emulator.runtime.running import RunningModule
 from emulator.servers.tls_servers import ServerSettings, StallServer, TcpServer, TlsServer
+from tests.lab_session import online_module
 
 pytestmark = pytest.mark.integration
 
 ROOT = cert_bytes("root-ca.pem")
-
-
-@contextmanager
-def module(*rules: str) -> Iterator[tuple[RunningModule, AtClient]]:
-    with RunningModule("NL668_AM_00", strict=True, resolve=list(rules)) as running:
-        port = running.open_serial(timeout=10)
-        try:
-            at = AtClient(port)
-            at.command("AT+MIPCALL=1")
-            at.wait_urc("+MIPCALL: ")
-            yield running, at
-        finally:
-            port.close()
 
 
 def reset_and_check_clean(running: RunningModule, at: AtClient) -> None:
@@ -50,8 +36,8 @@ def reset_and_check_clean(running: RunningModule, at: AtClient) -> None:
 
 
 def test_reset_during_a_handshake() -> None:
-    with StallServer() as stall, TlsServer() as good, module(
-        f"stall.test:443=127.0.0.1:{stall.port}", f"good.test:443=127.0.0.1:{good.port}"
+    with StallServer() as stall, TlsServer() as good, online_module(
+        "NL668_AM_00", [f"stall.test:443=127.0.0.1:{stall.port}", f"good.test:443=127.0.0.1:{good.port}"], strict=True
     ) as (running, at):
         at.command_with_data(f'AT+GTSSLFILE="TRUSTFILE",{len(ROOT)}', ROOT)
         at.command('AT+MIPOPEN=1,,"stall.test",443,2')
@@ -68,8 +54,9 @@ def test_reset_during_a_handshake() -> None:
 
 def test_reset_during_transfers_both_ways() -> None:
     """A TLS socket receiving 1 MB (IPRFMT 5, so the module is pausing the peer) and a TCP socket sending."""
-    with TlsServer(ServerSettings(behaviour="greet", greet_bytes=1 << 20)) as flood, TcpServer("stall") as sink, module(
-        f"flood.test:443=127.0.0.1:{flood.port}", f"sink.test:80=127.0.0.1:{sink.port}"
+    flooding = ServerSettings(behaviour="greet", greet_bytes=1 << 20)
+    with TlsServer(flooding) as flood, TcpServer("stall") as sink, online_module(
+        "NL668_AM_00", [f"flood.test:443=127.0.0.1:{flood.port}", f"sink.test:80=127.0.0.1:{sink.port}"], strict=True
     ) as (running, at):
         at.command('AT+GTSET="IPRFMT",5')
         at.command('AT+MIPOPEN=1,,"flood.test",443,2')
