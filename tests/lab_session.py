@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from emulator.at_client import AtClient
@@ -26,11 +27,18 @@ def lab_rules(lab: Lab, names: Iterable[str] | None = None, hosts: Iterable[str]
 
 @contextmanager
 def online_module(
-    profile: str | Profile, resolve: Sequence[str] = (), trace_path: Path | None = None, *, strict: bool = False
+    profile: str | Profile,
+    resolve: Sequence[str] = (),
+    trace_path: Path | None = None,
+    *,
+    strict: bool = False,
+    initial_clock: datetime | None = None,
 ) -> Iterator[tuple[RunningModule, AtClient]]:
     """The running module (for ``running.call``, ``running.errors``) and an AtClient on its serial port with
-    the PDP context up (AT+MIPCALL=1), ready to +MIPOPEN; the port is closed however the block ends."""
-    with RunningModule(profile, resolve=resolve, trace_path=trace_path, strict=strict) as running:
+    the PDP context up (AT+MIPCALL=1), ready to +MIPOPEN; the port is closed however the block ends.
+    ``initial_clock``: the module clock at power-on (``--clock``)."""
+    with RunningModule(profile, resolve=resolve, trace_path=trace_path, strict=strict,
+                       initial_clock=initial_clock) as running:
         port = running.open_serial(timeout=10)
         try:
             at = AtClient(port)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,6 @@ from emulator.core.profile import Profile
 from emulator.profiles import load_profile
 from emulator.at_client import AtClient, AtError
 from emulator.servers.pki import cert_bytes
-from emulator.runtime.running import RunningModule
 from emulator.servers.tls_servers import ServerSettings, StallServer, TcpServer, TlsServer, UdpEchoServer, pattern
 from tests.lab_session import online_module
 
@@ -28,8 +28,14 @@ HOST = "www.example.test"
 
 
 @contextmanager
-def module(profile: str | Profile = "NL668_AM_00", *, resolve: list[str]) -> Iterator[AtClient]:
-    with online_module(profile, resolve, strict=True) as (_, at):
+def module(
+    profile: str | Profile = "NL668_AM_00",
+    *,
+    resolve: list[str],
+    initial_clock: datetime | None = None,
+    trace_path: Path | None = None,
+) -> Iterator[AtClient]:
+    with online_module(profile, resolve, trace_path, strict=True, initial_clock=initial_clock) as (_, at):
         yield at
 
 
@@ -103,13 +109,9 @@ class TestFailures:
             assert gtsslerr(at) is None
 
     def test_module_clock_from_the_command_line(self) -> None:
-        # by hand: online_module takes no initial_clock
-        with TlsServer() as server, RunningModule(
-            "NL668_AM_00", strict=True, resolve=rule(server), initial_clock=datetime(2046, 1, 1, tzinfo=timezone.utc)
-        ) as running, running.open_serial(timeout=10) as port:
-            at = AtClient(port)
-            at.command("AT+MIPCALL=1")
-            at.wait_urc("+MIPCALL: ")
+        with TlsServer() as server, module(
+            resolve=rule(server), initial_clock=datetime(2046, 1, 1, tzinfo=timezone.utc)
+        ) as at:
             upload(at, "TRUSTFILE", "root-ca.pem")
             at.command("AT+GTSSLMODE=1")
             assert open_ssl(at) == "+MIPOPEN: 1,0"
