@@ -7,8 +7,9 @@ PROFILE ?= NL668_AM_00
 PTY ?= /tmp/nl668
 ARGS ?=
 # Two pytest-xdist workers (chosen): the suite took 8 min in one process on a slower 2-vCPU VM and 3 min 47 s in two,
-# within CI's 10 minutes either way only with two. `make test PYTEST_ARGS=` runs it in one process.
-PYTEST_ARGS ?= -n 2
+# within CI's 10 minutes with the install only with two. Each worker is started with -bb itself (with plain -n 2
+# they run without it). `make test PYTEST_ARGS=` runs the suite in one process.
+PYTEST_ARGS ?= --tx '2*popen//python=$(CURDIR)/$(PY) -bb' --dist load
 
 .PHONY: install system-packages run test bench certs clean fuzz trace-picture
 
