@@ -45,7 +45,7 @@ import ipaddress
 import logging
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -67,6 +67,7 @@ __all__ = [
     "CLIENT_CONTEXTS",
     "ContextCache",
     "HandshakeLog",
+    "NewConnection",
     "SECURITY_LEVELS",
     "SSL_VERSIONS",
     "build_context",
@@ -327,6 +328,18 @@ def _context_key(request: TlsRequest) -> _Key:
     )
 
 
+class _Spare:
+    """A connection made ahead for ``server_name``: SNI and host check set, its ClientHello (``hello``) already
+    made and taken out of its BIO; nothing of it has been sent."""
+
+    __slots__ = ("conn", "server_name", "hello")
+
+    def __init__(self, conn: SSL.Connection, server_name: str, hello: bytes) -> None:
+        self.conn = conn
+        self.server_name = server_name
+        self.hello = hello
+
+
 class _Entry:
     """A cached context and, at most, one spare connection made of it (:meth:`ContextCache.prepare`)."""
 
@@ -334,7 +347,17 @@ class _Entry:
 
     def __init__(self, ctx: SSL.Context) -> None:
         self.ctx = ctx
-        self.spare: SSL.Connection | None = None
+        self.spare: _Spare | None = None
+
+
+class NewConnection(NamedTuple):
+    """What :meth:`ContextCache.new_connection` hands a client: the connection, and when it is a spare made
+    for the same server name, that its SNI and host check are set (``peer_configured``) and its ClientHello
+    (``hello``, to be sent before anything the connection produces; ``b""`` otherwise)."""
+
+    conn: SSL.Connection
+    hello: bytes = b""
+    peer_configured: bool = False
 
 
 def _client_connection(ctx: SSL.Context) -> SSL.Connection:
@@ -344,17 +367,34 @@ def _client_connection(ctx: SSL.Context) -> SSL.Connection:
     return conn
 
 
+def _made_ahead(ctx: SSL.Context, request: TlsRequest) -> _Spare:
+    """A spare for ``request.server_name``: SNI and host check set, the ClientHello made and drained.
+
+    Raises:
+        SSL.Error: OpenSSL cannot start (no suite it can offer, say).
+        TlsFailure: OpenSSL refused the name.
+    """
+    conn = _client_connection(ctx)
+    _configure_peer(conn, _lib.SSL_get0_param(conn._ssl), request)
+    try:
+        conn.do_handshake()
+    except SSL.WantReadError:
+        pass  # the ClientHello is in the BIO; the server's answer is the next thing it needs
+    return _Spare(conn, request.server_name, conn.bio_read(65536))
+
+
 class ContextCache:
     """A bounded, thread-safe LRU of client contexts, keyed by the settings they are built from.
 
     Each context may also keep one spare connection, made ahead of time (:meth:`prepare`) and handed to the next
-    connection on the same settings (:meth:`new_connection`). Why: making the ``SSL`` (``SSL_new`` and
-    pyOpenSSL's wrapper with its two memory BIOs) is ~130 µs of the emulator's Python between the host's
-    ``AT+MIPOPEN`` and the ClientHello on a slow VM, all of it on the handshake's critical path
-    (bench/RESULTS.md, "Third look"). The runtime prepares the next one once a ClientHello
-    is out, while the server works on it. A spare is a fresh ``SSL`` made for nobody: everything that is one
-    connection's own (module clock, SNI, host check, handshake log) is set when it is taken
-    (:func:`configure_connection`), exactly as on a new one.
+    connection on the same settings and server name (:meth:`new_connection`). Why: making the ``SSL``
+    (``SSL_new`` and pyOpenSSL's wrapper with its two memory BIOs), setting its SNI and host check and making
+    its ClientHello were ~300 µs of the emulator's Python between the host's ``AT+MIPOPEN`` and the ClientHello
+    on the wire on a slow VM, all of it on the handshake's critical path (bench/RESULTS.md, "Third look"). The
+    runtime prepares the next one once a ClientHello is out, while the server works on it. The spare's
+    ClientHello is the one OpenSSL would make at the ``+MIPOPEN`` (its random is random, no time in it); what
+    only the taker knows is set when it is taken, before the server's first flight is read: the module clock
+    and the handshake log (:func:`configure_connection`). A spare made for another server name is dropped.
 
     Args:
         maxsize: how many contexts to keep; the least recently used goes first (with its spare).
@@ -376,9 +416,9 @@ class ContextCache:
         """
         return self._entry(_context_key(request), request).ctx
 
-    def new_connection(self, request: TlsRequest) -> SSL.Connection:
-        """A client connection of the context for ``request``'s settings, not yet configured: the spare if one
-        was prepared, else a new one.
+    def new_connection(self, request: TlsRequest) -> NewConnection:
+        """A client connection of the context for ``request``'s settings: the spare if one was prepared for
+        the same server name, else a new one (then :func:`configure_connection` it).
 
         Raises:
             TlsFailure: as :func:`build_context`.
@@ -389,12 +429,14 @@ class ContextCache:
             if entry is not None and entry.spare is not None:
                 spare, entry.spare = entry.spare, None
                 self._entries.move_to_end(key)
-                return spare
-        return _client_connection(self._entry(key, request).ctx)
+                if spare.server_name == request.server_name:
+                    return NewConnection(spare.conn, spare.hello, peer_configured=True)
+        return NewConnection(_client_connection(self._entry(key, request).ctx))
 
     def prepare(self, request: TlsRequest) -> None:
-        """Make the spare connection for ``request``'s settings now, if there is none (building the context
-        on a miss). Settings OpenSSL refuses are left for the connection itself to report."""
+        """Make the spare connection for ``request``'s settings and server name now, with its ClientHello, if
+        there is none (building the context on a miss). Settings OpenSSL refuses (a file, or no suite it can
+        offer) are left for the connection itself to report."""
         key = _context_key(request)
         with self._lock:
             entry = self._entries.get(key)
@@ -402,9 +444,9 @@ class ContextCache:
                 return
         try:
             entry = self._entry(key, request)
-        except TlsFailure:
+            spare = _made_ahead(entry.ctx, request)
+        except (TlsFailure, SSL.Error):
             return
-        spare = _client_connection(entry.ctx)
         with self._lock:
             if entry.spare is None:
                 entry.spare = spare
@@ -465,9 +507,9 @@ def client_context(request: TlsRequest) -> SSL.Context:
     return CLIENT_CONTEXTS.get(request)
 
 
-def new_connection(request: TlsRequest) -> SSL.Connection:
-    """A connection of the shared context for ``request``'s settings, the prepared spare if any (then
-    :func:`configure_connection` it).
+def new_connection(request: TlsRequest) -> NewConnection:
+    """A connection of the shared context for ``request``'s settings, the prepared spare if any (see
+    :meth:`ContextCache.new_connection`).
 
     Raises:
         TlsFailure: as :func:`build_context`.
@@ -487,17 +529,17 @@ def set_module_time(param: Any, request: TlsRequest) -> None:
     _lib.X509_VERIFY_PARAM_set_time(param, calendar.timegm(request.module_time.utctimetuple()))
 
 
-def configure_connection(conn: SSL.Connection, request: TlsRequest, log: HandshakeLog) -> None:
-    """Make ``conn`` this connection's own (before the handshake).
+def configure_connection(
+    conn: SSL.Connection, request: TlsRequest, log: HandshakeLog, *, peer_configured: bool = False
+) -> None:
+    """Make ``conn`` this connection's own (before the server's first flight is read).
 
     Binds ``log`` (the shared context's callbacks find it through
     ``conn.get_app_data()``), sets the module clock on the connection's
     verify param (also with verification off, where it is unused), SNI and
-    the host-name check.
-
-    SNI only for names, never for IP literals (RFC 6066 §3). The host check
-    only when verification is on; a mismatch is X509 error 62 (name) or 64
-    (IP), sent as alert 42 and reported as 153.
+    the host-name check (:func:`_configure_peer`), unless ``peer_configured``:
+    a spare made for this same server name has them already and has sent
+    nothing yet (:meth:`ContextCache.prepare`).
     """
     conn.set_app_data(log)
     # Private binding (pinned pyOpenSSL 26.4.0): conn._ssl is the SSL*, and the
@@ -507,6 +549,23 @@ def configure_connection(conn: SSL.Connection, request: TlsRequest, log: Handsha
     # would win over it (tls-engine.md §2 says the reverse; it holds only for a
     # store without a time).
     set_module_time(param, request)
+    if not peer_configured:
+        _configure_peer(conn, param, request)
+    if request.verify and not _HAS_SET1_IP and (ip := _parse_ip(request.server_name)) is not None:
+        log.expected_ip = ip
+
+
+def _configure_peer(conn: SSL.Connection, param: Any, request: TlsRequest) -> None:
+    """SNI and the host-name check of ``request.server_name`` on ``conn`` (its verify ``param``).
+
+    SNI only for names, never for IP literals (RFC 6066 §3). The host check
+    only when verification is on; a mismatch is X509 error 62 (name) or 64
+    (IP), sent as alert 42 and reported as 153. Without set1_ip in the binding,
+    :class:`HandshakeLog` checks an IP itself (:func:`configure_connection`).
+
+    Raises:
+        TlsFailure: OpenSSL refused the name (internal error).
+    """
     name = request.server_name
     ip = _parse_ip(name)
     if ip is None and name:
@@ -519,8 +578,6 @@ def configure_connection(conn: SSL.Connection, request: TlsRequest, log: Handsha
         if _HAS_SET1_IP:
             packed = ip.packed
             _check(_lib.X509_VERIFY_PARAM_set1_ip(param, packed, len(packed)), "set1_ip")
-        else:
-            log.expected_ip = ip
     else:
         host = _encode_host(name) or name.encode("utf-8", "replace")
         _check(_lib.X509_VERIFY_PARAM_set1_host(param, host, len(host)), "set1_host")

@@ -67,8 +67,8 @@ class TlsClient:
     def __init__(self, request: TlsRequest) -> None:
         self._request = request
         self._log = HandshakeLog()
-        self._conn = new_connection(request)  # already in the client role
-        configure_connection(self._conn, request, self._log)
+        self._conn, self._hello, peer_configured = new_connection(request)  # in the client role
+        configure_connection(self._conn, request, self._log, peer_configured=peer_configured)
         self._plaintext = bytearray()
         self._initiated = False
         self._handshake_done = False
@@ -98,7 +98,8 @@ class TlsClient:
         if self._initiated:
             return
         self._initiated = True
-        self._advance()
+        if not self._hello:  # a spare made ahead has made its ClientHello already (ContextCache.prepare)
+            self._advance()
 
     def feed(self, ciphertext: bytes) -> None:
         """Take bytes from the server: advance the handshake, decrypt payload.
@@ -134,7 +135,8 @@ class TlsClient:
 
     def outgoing(self) -> bytes:
         """Drain the ciphertext to write to the socket now (``b""`` if none)."""
-        chunks = []
+        chunks = [self._hello] if self._hello else []
+        self._hello = b""
         while True:
             try:
                 chunk = self._conn.bio_read(_CHUNK)

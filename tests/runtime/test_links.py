@@ -739,8 +739,9 @@ def test_three_tls_links_at_once_with_the_hello_sent_before_the_transport() -> N
 
 
 def test_the_next_ssl_open_finds_its_connection_made() -> None:
-    """Once a ClientHello is out, a spare SSL for the same settings is made (after the pass's writes); the next
-    open on those settings takes it and still handshakes as its own (the module's SNI, clock and host check)."""
+    """Once a ClientHello is out, a spare SSL for the same settings and name, its ClientHello made, is ready
+    (after the pass's writes); the next open on them takes it; an open to another name drops it and handshakes
+    on a new one, refused by its own host check."""
     async def main() -> None:
         CLIENT_CONTEXTS.clear()
         with TlsServer() as server:
@@ -752,10 +753,10 @@ def test_the_next_ssl_open_finds_its_connection_made() -> None:
                     e.do(CloseLink(link_id=link_id))
                     await e.next(LinkClosed)
                 wrong = replace(tls_request(), server_name="wrong.example.test")
-                e.do(ssl_link(3, 443, tls=wrong))  # the spare made for the right name: refused all the same
+                e.do(ssl_link(3, 443, tls=wrong))  # the spare was made for the right name
                 failed = await e.next(LinkOpenFailed)
                 assert failed.gtsslerr == GtsslErr.HOST_MISMATCH
-                assert CLIENT_CONTEXTS.spares() == 1  # taken, and made again for the next
+                assert CLIENT_CONTEXTS.spares() == 1  # dropped, and one made for the wrong name after its hello
         CLIENT_CONTEXTS.clear()
 
     run(main)

@@ -326,18 +326,41 @@ class TestBound:
 
 
 class TestSpareConnection:
-    """A connection made ahead of time (prepare_connection) is the next client's on the same settings, and
-    is made that client's own exactly as a new one would be: clock, host check, SNI."""
+    """A connection made ahead of time (prepare_connection), its ClientHello included, is the next client's on
+    the same settings and server name, and is made that client's own as a new one would be: clock and log."""
 
-    def test_the_next_client_on_the_same_settings_takes_it_once(self) -> None:
-        prepare_connection(request(server_name="a.example.test"))
+    @staticmethod
+    def spare() -> object:
+        entries = list(CLIENT_CONTEXTS._entries.values())
+        assert len(entries) == 1
+        return entries[0].spare
+
+    def test_the_next_client_on_the_same_settings_and_name_takes_it_once(self) -> None:
+        prepare_connection(request())
         assert CLIENT_CONTEXTS.spares() == 1
-        spare = CLIENT_CONTEXTS._entries[next(iter(CLIENT_CONTEXTS._entries))].spare
+        spare = self.spare()
         first, second = TlsClient(request()), TlsClient(request())
-        assert first._conn is spare
-        assert second._conn is not spare
+        assert first._conn is spare.conn  # type: ignore[attr-defined]
+        assert second._conn is not spare.conn  # type: ignore[attr-defined]
         assert CLIENT_CONTEXTS.spares() == 0
         assert context_of(first) is context_of(second) is client_context(request())
+
+    def test_its_client_hello_is_made_ahead_and_sent_first(self) -> None:
+        prepare_connection(request(server_name="a.example.test"))
+        made = self.spare().hello  # type: ignore[attr-defined]
+        hello = parse_client_hello(made)
+        assert hello.server_name == "a.example.test"
+        client = TlsClient(request(server_name="a.example.test"))
+        client.initiate()
+        assert client.outgoing() == made
+        assert client.outgoing() == b""
+
+    def test_another_server_name_drops_it(self) -> None:
+        prepare_connection(request(server_name="a.example.test"))
+        client = TlsClient(request(server_name="b.example.test"))
+        client.initiate()
+        assert CLIENT_CONTEXTS.spares() == 0
+        assert parse_client_hello(client.outgoing()).server_name == "b.example.test"
 
     def test_other_settings_do_not_take_it(self) -> None:
         prepare_connection(request())
@@ -346,32 +369,40 @@ class TestSpareConnection:
 
     def test_preparing_twice_keeps_one(self) -> None:
         prepare_connection(request())
-        prepare_connection(request(server_name="b.example.test"))
+        prepare_connection(request())
         assert CLIENT_CONTEXTS.spares() == 1
 
     @pytest.mark.parametrize(
-        ("prepared_for", "taken_by", "code"),
+        ("prepared_for", "taken_by", "code", "spare_taken"),
         [
-            # Prepared under a clock that refuses the leaf, taken under one that accepts it, and back.
-            ({"module_time": AFTER_LEAF}, {}, None),
-            ({}, {"module_time": AFTER_LEAF}, GtsslErr.CERTIFICATE_EXPIRED),
-            ({"server_name": "wrong.example.test"}, {}, None),
-            ({}, {"server_name": "wrong.example.test"}, GtsslErr.HOST_MISMATCH),
+            # The clock is the taker's: prepared under a clock that refuses the leaf, taken under one that
+            # accepts it, and the reverse.
+            ({"module_time": AFTER_LEAF}, {}, None, True),
+            ({}, {"module_time": AFTER_LEAF}, GtsslErr.CERTIFICATE_EXPIRED, True),
+            # The host check is the name's: made for the wrong name, it refuses as a new one would.
+            ({"server_name": "wrong.example.test"}, {"server_name": "wrong.example.test"}, GtsslErr.HOST_MISMATCH,
+             True),
+            ({"server_name": "wrong.example.test"}, {}, None, False),
+            ({}, {"server_name": "wrong.example.test"}, GtsslErr.HOST_MISMATCH, False),
         ],
     )
-    def test_the_taker_configures_it(
-        self, prepared_for: dict[str, object], taken_by: dict[str, object], code: int | None
+    def test_the_handshake_is_the_takers(
+        self, prepared_for: dict[str, object], taken_by: dict[str, object], code: int | None, spare_taken: bool
     ) -> None:
         prepare_connection(request(**prepared_for))
-        assert outcome(request(**taken_by), server_context())[0] == code
-        assert CLIENT_CONTEXTS.spares() == 0  # it was the spare that ran the handshake
-
-    def test_the_taker_sends_its_own_sni(self) -> None:
-        prepare_connection(request(server_name="a.example.test"))
-        client = TlsClient(request(server_name="b.example.test"))
-        client.initiate()
+        spare = self.spare().conn  # type: ignore[attr-defined]
+        result, client = outcome(request(**taken_by), server_context())
+        assert result == code
+        assert (client._conn is spare) is spare_taken
         assert CLIENT_CONTEXTS.spares() == 0
-        assert parse_client_hello(client.outgoing()).server_name == "b.example.test"
+
+    def test_settings_openssl_cannot_start_make_no_spare(self) -> None:
+        # TLS 1.0 with only SHA-256 suites: no ClientHello can be made ("no ciphers available", 80 at the open)
+        no_suite = request(version=2, cipher_ids=(7,))
+        prepare_connection(no_suite)
+        assert CLIENT_CONTEXTS.spares() == 0
+        with pytest.raises(TlsFailure):
+            TlsClient(no_suite).initiate()
 
     def test_unusable_settings_make_no_spare_and_fail_at_the_open(self) -> None:
         broken = request(trust_pems=(BROKEN_PEM,))
