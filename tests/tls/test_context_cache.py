@@ -12,6 +12,7 @@ import datetime as dt
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from OpenSSL import SSL
@@ -330,7 +331,7 @@ class TestSpareConnection:
     the same settings and server name, and is made that client's own as a new one would be: clock and log."""
 
     @staticmethod
-    def spare() -> object:
+    def spare() -> Any:  # the cache's private _Spare
         entries = list(CLIENT_CONTEXTS._entries.values())
         assert len(entries) == 1
         return entries[0].spare
@@ -340,14 +341,14 @@ class TestSpareConnection:
         assert CLIENT_CONTEXTS.spares() == 1
         spare = self.spare()
         first, second = TlsClient(request()), TlsClient(request())
-        assert first._conn is spare.conn  # type: ignore[attr-defined]
-        assert second._conn is not spare.conn  # type: ignore[attr-defined]
+        assert first._conn is spare.conn
+        assert second._conn is not spare.conn
         assert CLIENT_CONTEXTS.spares() == 0
         assert context_of(first) is context_of(second) is client_context(request())
 
     def test_its_client_hello_is_made_ahead_and_sent_first(self) -> None:
         prepare_connection(request(server_name="a.example.test"))
-        made = self.spare().hello  # type: ignore[attr-defined]
+        made = self.spare().hello
         hello = parse_client_hello(made)
         assert hello.server_name == "a.example.test"
         client = TlsClient(request(server_name="a.example.test"))
@@ -390,7 +391,7 @@ class TestSpareConnection:
         self, prepared_for: dict[str, object], taken_by: dict[str, object], code: int | None, spare_taken: bool
     ) -> None:
         prepare_connection(request(**prepared_for))
-        spare = self.spare().conn  # type: ignore[attr-defined]
+        spare = self.spare().conn
         result, client = outcome(request(**taken_by), server_context())
         assert result == code
         assert (client._conn is spare) is spare_taken
