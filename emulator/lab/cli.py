@@ -42,19 +42,13 @@ def _sees(scenario: Scenario) -> str:
     return "  ".join(cells)
 
 
-def _says_setup(scenario: Scenario) -> bool:
-    """The description already names every setup command (sslv3-only's "the module set to +GTSSLVER=1"), so
-    " after AT+GTSSLVER=1" would only say it again."""
-    return all(command.removeprefix("AT") in scenario.description for command in scenario.setup)
-
-
 def table(scenarios: Sequence[Scenario], ports: dict[str, int] | None = None) -> str:
     """The lab's printout: one line per scenario (with its address when running)."""
     width = max(len(s.name) for s in scenarios)
     lines = []
     for s in scenarios:
         address = f"127.0.0.1:{ports[s.name]:<5}" if ports else ""
-        setup = f" after {';'.join(s.setup)}" if s.setup and not _says_setup(s) else ""
+        setup = f" after {';'.join(s.setup)}" if s.setup else ""
         lines.append(f"{s.name:<{width}}  {address}  {s.description}{setup}\n{'':<{width}}  {_sees(s)}")
     return "\n".join(lines)
 

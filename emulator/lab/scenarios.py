@@ -231,7 +231,7 @@ _BASE: tuple[Scenario, ...] = (
              same(OK)),
     Scenario("big-chain", "a ~11 kB chain: leaf, intermediate and an 8 kB padded CA",
              _chain("server-big-chain.pem"), same(OK)),
-    Scenario("sslv3-only", "SSL 3.0 only (tlslite-ng server); the module set to +GTSSLVER=1",
+    Scenario("sslv3-only", "SSL 3.0 only (tlslite-ng server)",
              LiteSettings(min_version=(3, 0), max_version=(3, 0)), per_variant(REFUSED, OK),
              setup=("AT+GTSSLVER=1",), restore=("AT+GTSSLVER=2",),
              why="M910: legacy engine, SSLv3; AM_00 has no SSL 3.0 (+GTSSLVER=1 -> ERROR)"),
