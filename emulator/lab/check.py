@@ -424,7 +424,6 @@ async def _targets(config: CheckConfig) -> list[tuple[str, int]]:
     Raises:
         CheckError: the host is an IPv6 address (and no ``--resolve`` rule for ``--servername`` replaces it).
     """
-    loop = asyncio.get_running_loop()
     if config.servername and is_ip_literal(config.host):
         override = config.resolver.lookup(config.servername, config.port)
         if override:
@@ -435,9 +434,8 @@ async def _targets(config: CheckConfig) -> list[tuple[str, int]]:
         # it would even be dialled over IPv6, which the module cannot do.
         raise CheckError(f"the module dials IPv4 only: {format_host_port(config.host, config.port)} is an IPv6 "
                          "address (give an IPv4 address, or a name with an A record)")
-    if config.servername and is_ip_literal(config.host):
-        return [(config.host, config.port)]
-    return await config.resolver.resolve(loop, config.host, config.port)
+    # An IPv4 literal (with or without --servername) is answered without DNS by the resolver itself.
+    return await config.resolver.resolve(asyncio.get_running_loop(), config.host, config.port)
 
 
 def cell_name(variant: str, setting: Setting) -> str:
