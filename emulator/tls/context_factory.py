@@ -351,13 +351,12 @@ class _Entry:
 
 
 class NewConnection(NamedTuple):
-    """What :meth:`ContextCache.new_connection` hands a client: the connection, and when it is a spare made
-    for the same server name, that its SNI and host check are set (``peer_configured``) and its ClientHello
-    (``hello``, to be sent before anything the connection produces; ``b""`` otherwise)."""
+    """What :meth:`ContextCache.new_connection` hands a client: the connection and, when it is a spare made for
+    the same server name, its ClientHello (``hello``, to be sent before anything the connection produces; such
+    a connection has its SNI and host check set already). ``b""``: a new connection, nothing set."""
 
     conn: SSL.Connection
     hello: bytes = b""
-    peer_configured: bool = False
 
 
 def _client_connection(ctx: SSL.Context) -> SSL.Connection:
@@ -430,7 +429,7 @@ class ContextCache:
                 spare, entry.spare = entry.spare, None
                 self._entries.move_to_end(key)
                 if spare.server_name == request.server_name:
-                    return NewConnection(spare.conn, spare.hello, peer_configured=True)
+                    return NewConnection(spare.conn, spare.hello)
         return NewConnection(_client_connection(self._entry(key, request).ctx))
 
     def prepare(self, request: TlsRequest) -> None:

@@ -67,8 +67,9 @@ class TlsClient:
     def __init__(self, request: TlsRequest) -> None:
         self._request = request
         self._log = HandshakeLog()
-        self._conn, self._hello, peer_configured = new_connection(request)  # in the client role
-        configure_connection(self._conn, request, self._log, peer_configured=peer_configured)
+        # In the client role; a spare made ahead brings its ClientHello, and its SNI and host check are set.
+        self._conn, self._hello = new_connection(request)
+        configure_connection(self._conn, request, self._log, peer_configured=bool(self._hello))
         self._plaintext = bytearray()
         self._initiated = False
         self._handshake_done = False
