@@ -61,6 +61,7 @@ from emulator.core.tls_request import TlsRequest
 
 from . import keylog
 from .alert_codes import X509_V_ERR_IP_ADDRESS_MISMATCH, TlsFailure
+from .membio import MemoryBio
 
 __all__ = [
     "CIPHER_NAMES",
@@ -379,7 +380,7 @@ def _made_ahead(ctx: SSL.Context, request: TlsRequest) -> _Spare:
         conn.do_handshake()
     except SSL.WantReadError:
         pass  # the ClientHello is in the BIO; the server's answer is the next thing it needs
-    return _Spare(conn, request.server_name, conn.bio_read(65536))
+    return _Spare(conn, request.server_name, MemoryBio(conn).take_ciphertext())
 
 
 class ContextCache:

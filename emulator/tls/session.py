@@ -38,12 +38,12 @@ from emulator.core.tls_request import TlsRequest
 
 from .alert_codes import TlsFailure, TlsPeerClosed, classify_failure
 from .context_factory import CIPHER_NAMES, HandshakeLog, configure_connection, new_connection
+from .membio import MemoryBio
 
 __all__ = ["HandshakeSteps", "TlsClient", "TlsFailure", "TlsPeerClosed"]
 
 logger = logging.getLogger(__name__)
 
-_CHUNK = 65536
 
 
 class TlsClient:
@@ -70,6 +70,7 @@ class TlsClient:
         # In the client role; a spare made ahead brings its ClientHello, and its SNI and host check are set.
         self._conn, self._hello = new_connection(request)
         configure_connection(self._conn, request, self._log, peer_configured=bool(self._hello))
+        self._bio = MemoryBio(self._conn)
         self._plaintext = bytearray()
         self._initiated = False
         self._handshake_done = False
@@ -114,7 +115,7 @@ class TlsClient:
         if ciphertext:
             if self._steps.sniffing:
                 self._steps.server_bytes(ciphertext)
-            self._conn.bio_write(ciphertext)
+            self._bio.put_ciphertext(ciphertext)
         if self._initiated:
             self._advance()
 
@@ -136,17 +137,8 @@ class TlsClient:
 
     def outgoing(self) -> bytes:
         """Drain the ciphertext to write to the socket now (``b""`` if none)."""
-        chunks = [self._hello] if self._hello else []
-        self._hello = b""
-        while True:
-            try:
-                chunk = self._conn.bio_read(_CHUNK)
-            except SSL.WantReadError:
-                break
-            chunks.append(chunk)
-            if len(chunk) < _CHUNK:
-                break  # a memory BIO hands over all it holds: a short read emptied it (saves a raise)
-        return b"".join(chunks)
+        hello, self._hello = self._hello, b""
+        return hello + self._bio.take_ciphertext() if hello else self._bio.take_ciphertext()
 
     def read(self) -> bytes:
         """Drain the decrypted payload received so far."""
@@ -167,7 +159,7 @@ class TlsClient:
         if not self._handshake_done or self._close_queued:
             raise RuntimeError("TlsClient.send() needs a finished handshake and an open session")
         try:
-            self._conn.sendall(data)
+            self._bio.write_payload(data)
         except SSL.Error as exc:
             raise self._fail(exc) from exc
 
@@ -250,13 +242,8 @@ class TlsClient:
             raise self._fail(exc) from exc
 
     def _drain_plaintext(self) -> None:
-        while not self._closed_by_peer:
-            try:
-                self._plaintext += self._conn.recv(_CHUNK)
-            except SSL.WantReadError:
-                return
-            except SSL.ZeroReturnError:
-                self._closed_by_peer = True
+        if not self._closed_by_peer and self._bio.read_payload(self._plaintext):
+            self._closed_by_peer = True
 
     def _fail(self, exc: SSL.Error) -> TlsFailure:
         sent = self._log.first_fatal("sent")
