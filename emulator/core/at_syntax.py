@@ -16,6 +16,8 @@ ignored, as V.250 says.
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 from enum import Enum
 
@@ -93,6 +95,15 @@ def parse_line(body: str) -> list[CommandCall]:
         else:
             raise AtSyntaxError(f"unexpected {ch!r}")
     return calls
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_line_cached(body: str) -> tuple[CommandCall, ...]:
+    """:func:`parse_line`'s answer, kept for the next time the same text comes. Why: a host sends the same
+    lines over and over (``AT+MIPSEND=1,16`` on every round trip of a fleet), parsing one was ~5 % of a
+    worker's CPU in ``bench/scale.py``, and the answer is immutable (frozen calls in a tuple). Bounded, so
+    a host sending ever new lines only churns the cache. Raises :class:`AtSyntaxError` (never kept)."""
+    return tuple(parse_line(body))
 
 
 def _basic(name: str, digits: str) -> CommandCall:

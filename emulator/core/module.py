@@ -32,7 +32,7 @@ from enum import Enum
 
 from .actions import Action, CancelTimer, HostInputSeen, PowerCycled, StartTimer, WriteToHost
 from .at_reader import AtReader, DataReceived, LineOverflow, LineReceived, RepeatLast, Typed
-from .at_syntax import AtSyntaxError, CommandCall, parse_line, split_prefix
+from .at_syntax import AtSyntaxError, CommandCall, parse_line_cached, split_prefix
 from .clock import Clock
 from .codes import CmeError
 from .command_table import CommandTable, DataRequest, Outcome, Reply, Unsolicited, WaitRequest
@@ -57,7 +57,7 @@ class Timer(Enum):
 class _LineRun:
     """A command line being executed; it may wait for a data block half-way."""
 
-    calls: list[CommandCall]
+    calls: Sequence[CommandCall]
     next_index: int = 0
     urcs: list[Unsolicited] = field(default_factory=list)
     reset: bool = False
@@ -220,7 +220,7 @@ class Module:
             return
         self._last_line = text
         try:
-            calls = parse_line(body)
+            calls = parse_line_cached(body)
         except AtSyntaxError as exc:
             log.debug("syntax error: %s", exc)
             self._write(self.state.v250.error(None))

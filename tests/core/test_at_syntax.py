@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.core.at_syntax import AtSyntaxError, CommandCall, Form, Param, parse_line, split_prefix
+from emulator.core.at_syntax import (
+    AtSyntaxError,
+    CommandCall,
+    Form,
+    Param,
+    parse_line,
+    parse_line_cached,
+    split_prefix,
+)
 
 
 def q(text: str) -> Param:
@@ -50,6 +58,7 @@ def test_prefix_in_any_case(line: str, body: str | None) -> None:
 )
 def test_parses(body: str, calls: list[CommandCall]) -> None:
     assert parse_line(body) == calls
+    assert parse_line_cached(body) == tuple(calls)
 
 
 @pytest.mark.parametrize(
@@ -59,3 +68,16 @@ def test_parses(body: str, calls: list[CommandCall]) -> None:
 def test_refuses(body: str) -> None:
     with pytest.raises(AtSyntaxError):
         parse_line(body)
+    for _ in range(2):  # a refusal is never kept: refused again, not answered from the cache
+        with pytest.raises(AtSyntaxError):
+            parse_line_cached(body)
+
+
+def test_the_cache_hands_back_the_same_immutable_answer_and_stays_bounded() -> None:
+    first = parse_line_cached("+MIPSEND=1,16")
+    assert parse_line_cached("+MIPSEND=1,16") is first
+    assert isinstance(first, tuple) and first == (CommandCall("+MIPSEND", Form.SET, (u("1"), u("16"))),)
+    for n in range(3000):  # a host sending ever new lines
+        parse_line_cached(f"+MIPSEND=1,{n}")
+    info = parse_line_cached.cache_info()
+    assert info.maxsize is not None and info.currsize <= info.maxsize
