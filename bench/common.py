@@ -61,6 +61,24 @@ def machine() -> dict[str, Any]:
             "kernel": platform.release()}
 
 
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time so far, /proc/stat's first line (USER_HZ ticks): user, nice, system, idle, iowait,
+    irq, softirq, steal."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def machine_split(before: list[int], after: list[int]) -> dict[str, float]:
+    """Shares of the machine's time between two :func:`cpu_ticks`: ``busy``, ``idle`` (iowait included) and
+    ``steal``, the time the hypervisor ran something else while a vCPU of ours wanted to run. Why: on a VM a
+    figure is the VM's as much as the code's (bench/RESULTS.md, "Fourth look": 0 % steal with two busy loops,
+    25-48 % during a closed loop that wakes processes 40,000 times a second); every run now says how much it had."""
+    d = [b - a for a, b in zip(before, after)]
+    total = sum(d) or 1
+    user, nice, system, idle, iowait, irq, softirq, steal = d
+    return {"busy": (user + nice + system + irq + softirq) / total, "idle": (idle + iowait) / total,
+            "steal": steal / total}
+
+
 def rss_bytes() -> int:
     """This process's resident set size, from /proc (no psutil needed)."""
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -45,7 +45,17 @@ from pathlib import Path
 from typing import Any
 
 import common  # noqa: I001
-from common import TlsServerProcess, median, percentile, process_cpu_seconds, record, report, rss_bytes
+from common import (
+    TlsServerProcess,
+    cpu_ticks,
+    machine_split,
+    median,
+    percentile,
+    process_cpu_seconds,
+    record,
+    report,
+    rss_bytes,
+)
 
 BENCH = Path(__file__).resolve().parent
 BUILD = BENCH / "build"  # ignored by git (.gitignore: build/)
@@ -375,14 +385,18 @@ PINS: dict[str, tuple[list[set[int]] | None, set[int] | None]] = {
 }
 
 
-def run_workers(n: int, k: int, loadgen: str = "c", pin: str = "none") -> dict[str, Any]:
-    """The same load against ``nl668-emu --modules N --workers K`` (PTYs), instead of one in-process loop."""
+def run_workers(n: int, k: int, loadgen: str = "c", pin: str = "none", root: str | None = None) -> dict[str, Any]:
+    """The same load against ``nl668-emu --modules N --workers K`` (PTYs), instead of one in-process loop.
+
+    ``root``: the emulator of that tree (``--ab``) instead of this one's.
+    """
     worker_cores, gen_cores = PINS[pin]
     load_before = list(os.getloadavg())
     gen = LoadGen(loadgen, pin=min(gen_cores) if gen_cores else None)
+    env = None if root is None else {**os.environ, "PYTHONPATH": root}
     emu = subprocess.Popen([sys.executable, "-m", "emulator", "--modules", str(n), "--workers", str(k), "--resolve",
                             f"{HOST}:443=127.0.0.1:{gen.port}"], stdout=subprocess.PIPE, text=True,
-                           cwd=common.EMULATOR_ROOT)
+                           cwd=root or common.EMULATOR_ROOT, env=env)
     assert emu.stdout is not None
     try:
         banner = [emu.stdout.readline() for _ in range(n + k)]
@@ -395,9 +409,9 @@ def run_workers(n: int, k: int, loadgen: str = "c", pin: str = "none") -> dict[s
         gen.open(paths)
         time.sleep(0.2)
         rss_open = worker_rss(pids)
-        cpu0, wall0 = [process_cpu_seconds(pid) for pid in pids], time.perf_counter()
+        cpu0, wall0, ticks0 = [process_cpu_seconds(pid) for pid in pids], time.perf_counter(), cpu_ticks()
         result = gen.go()
-        wall = time.perf_counter() - wall0
+        wall, split = time.perf_counter() - wall0, machine_split(ticks0, cpu_ticks())
         emu_cpus = [process_cpu_seconds(pid) - c0 for pid, c0 in zip(pids, cpu0)]
     finally:
         emu.send_signal(signal.SIGTERM)
@@ -408,7 +422,8 @@ def run_workers(n: int, k: int, loadgen: str = "c", pin: str = "none") -> dict[s
     paced_by_rate = {int(k): v for k, v in result["paced"].items()}
     paced = paced_by_rate[PACED_RATES[0]]
     trips = len(closed) + sum(map(len, paced_by_rate.values()))
-    return {"n": n, "workers": k, "loadgen": loadgen, "pin": pin, "suites": served.get("suites"),
+    return {"n": n, "workers": k, "loadgen": loadgen, "pin": pin, "suites": served.get("suites"), "tree": root or "",
+            "machine_split": split,
             "setup": os.environ.get("SCALE_SETUP", ""),
             "closed_p50_ms": median(closed) * 1e3, "closed_p99_ms": percentile(closed, 99) * 1e3,
             "closed_rt_per_s": len(closed) / sum(closed) * n if closed else 0.0,
@@ -448,19 +463,32 @@ def worker_row(row: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ("memory", f"{row['rss_per_open_socket_MB']:.3f} MB per open socket",
          f"{row['rss_total_per_module_MB']:.2f} MB per module with the workers' whole RSS", ""),
         ("load average before -> after", " ".join(f"{x:.2f}" for x in row["load_average_before"]) + " -> "
-         + " ".join(f"{x:.2f}" for x in row["load_average"]), f"suites {row['suites']}", ""),
+         + " ".join(f"{x:.2f}" for x in row["load_average"]), f"suites {row['suites']}",
+         "machine during the run: " + ", ".join(f"{k} {v:.0%}" for k, v in row["machine_split"].items())),
     ]
 
 
-def main_workers(n: int = 256, k: int = 2, loadgens: tuple[str, ...] = ("c",), pins: tuple[str, ...] = ("none",)
-                 ) -> None:
-    """One run per entry of ``loadgens`` x ``pins`` (``("python", "c", "python", "c")``: an A/B in one session)."""
+def main_workers(n: int = 256, k: int = 2, loadgens: tuple[str, ...] = ("c",), pins: tuple[str, ...] = ("none",),
+                 ab_root: str | None = None) -> None:
+    """One run per entry of ``loadgens`` x ``pins`` (``("python", "c", "python", "c")``: an A/B in one session).
+
+    ``ab_root`` (``--ab PATH``): each run is followed by the same run against that tree's emulator (a ``git
+    worktree`` of another commit), and the pair's ratios are printed. The VM's speed drifts by 1.5x within
+    minutes, so only runs side by side compare; the emulator's CPU a round trip is the steadiest figure of a pair.
+    """
     raise_nofile()
     rows = []
     for kind, pin in ((kind, pin) for kind in loadgens for pin in pins):
         row = run_workers(n, k, kind, pin)
         report(f"Scale: N={n} modules, --workers {k}, TLS echo round trips", worker_row(row))
         rows.append(row)
+        if ab_root is not None:
+            other = run_workers(n, k, kind, pin, root=ab_root)
+            report(f"Scale: the same against {ab_root}", worker_row(other))
+            rows.append(other)
+            print(f"  A/B this tree / that tree | CPU a round trip {row['emu_cpu_us_per_rt'] / other['emu_cpu_us_per_rt']:.3f}"
+                  f" | round trips/s {row['closed_rt_per_s'] / other['closed_rt_per_s']:.3f}"
+                  f" | p99 {row['closed_p99_ms']:.1f} vs {other['closed_p99_ms']:.1f} ms")
     # the last run's figures, as before; an A/B keeps every run (in order) too
     record("scale_workers", rows[-1] if len(rows) == 1 else {**rows[-1], "runs": rows})
 
@@ -513,6 +541,8 @@ if __name__ == "__main__":
         parser.add_argument("--pin", default="none", help="CPU affinity, an experiment: " + ", ".join(PINS)
                             + "; several, comma-separated, alternate in one run")
         parser.add_argument("--repeat", type=int, default=1, help="runs of each load generator")
+        parser.add_argument("--ab", metavar="PATH", help="with --workers: each run followed by one against the"
+                            " emulator of that tree (a git worktree of another commit), and the pair's ratios")
         parser.add_argument("--setup", help="an AT line each host sends after ATE0 (e.g. AT+GTSSLVER=4;+GTSSLCIPHER=7,1);"
                             " several, separated by '|', alternate in one run (an empty one: the defaults)")
         args = parser.parse_args()
@@ -523,7 +553,8 @@ if __name__ == "__main__":
                     os.environ["SCALE_SETUP"] = SETUP = line  # read by both hosts (children)
                     main_workers(args.n, args.workers, kinds, tuple(args.pin.split(",")))
         elif args.workers is not None:
-            main_workers(args.n, args.workers, kinds * args.repeat, tuple(args.pin.split(",")))
+            main_workers(args.n, args.workers, kinds * args.repeat, tuple(args.pin.split(",")),
+                         os.path.abspath(args.ab) if args.ab else None)
         else:
             main()
             main_workers(256, 2, kinds)

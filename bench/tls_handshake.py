@@ -30,7 +30,7 @@ import sys
 from datetime import datetime, timezone
 
 import common  # noqa: I001
-from common import RawHost, TlsServerProcess, median, now, percentile, record, report
+from common import RawHost, TlsServerProcess, cpu_ticks, machine_split, median, now, percentile, record, report
 
 from emulator.core.tls_request import TlsRequest
 from emulator.runtime.running import RunningModule
@@ -213,6 +213,7 @@ def against_s_server(ab_root: str | None = None) -> dict[str, object]:
     within minutes, runs made one after the other cannot tell a 3 % change; rounds interleaved in one run can.
     """
     server = SServer()
+    ticks0 = cpu_ticks()
     base: list[float] = []
     emu: list[float] = []
     emu_tcp: list[float] = []  # the same emulator build, its line on loopback TCP instead of a PTY
@@ -269,6 +270,7 @@ def against_s_server(ab_root: str | None = None) -> dict[str, object]:
                "engine_median_ms": median(engine) * 1e3, "engine_median_ratio": median(engine) / median(base),
                "openssl": subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip(),
                "load_average": list(os.getloadavg())}
+    split = figures["machine_split"] = machine_split(ticks0, cpu_ticks())
     report("TLS handshake vs the stdlib ssl client, both to openssl s_server", [
         ("+MIPOPEN -> +MIPOPEN: 1,1 median (own process)", f"{figures['emu_median_ms']:.2f} ms",
          f"stdlib ssl {figures['stdlib_median_ms']:.2f} ms",
@@ -278,7 +280,8 @@ def against_s_server(ab_root: str | None = None) -> dict[str, object]:
          f"stdlib ssl {figures['stdlib_median_ms']:.2f} ms", f"{figures['emu_tcp_median_ratio']:.2f}x"),
         ("the emulator's engine alone (TlsClient over a blocking socket), median", f"{figures['engine_median_ms']:.2f} ms",
          f"stdlib ssl {figures['stdlib_median_ms']:.2f} ms", f"{figures['engine_median_ratio']:.2f}x"),
-        ("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()), "", ""),
+        ("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()), "machine during the run: "
+         + ", ".join(f"{k} {v:.0%}" for k, v in split.items()), ""),
     ] + ([(f"--ab {ab_root}: that tree's emulator over its PTY, median", f"{median(other) * 1e3:.2f} ms",
            f"{median(other) / median(base):.2f}x stdlib",
            f"this tree / that tree: {median(emu) / median(other):.3f}")] if other else []))
