@@ -367,6 +367,16 @@ def run_size(n: int, loadgen: str = "python") -> dict[str, Any]:
             "server_cpu_us_per_rt": result["server_cpu"] / len(closed) * 1e6, "wall_s": wall}
 
 
+def after_first_round(closed: list[float], n: int) -> list[float]:
+    """The closed loop's latencies without each host's first round. ``closed`` is host-major (each host's rounds
+    in order, as both load generators report them). Why a second figure: the first round is the synchronized
+    start, all N hosts' first command at once, and its latencies alone were the run's top 1 %: with 20 rounds a
+    host, round 0 is 5 % of the samples and its median was 1.3-1.6x the later rounds' (bench/RESULTS.md,
+    "Fourth look"). The target is judged on every round, as before; this says what the steady loop gives."""
+    rounds = len(closed) // n
+    return [closed[h * rounds + j] for h in range(n) for j in range(1, rounds)]
+
+
 def worker_rss(pids: list[int]) -> int:
     """Resident set size of the worker processes, summed (bytes)."""
     total = 0
@@ -426,6 +436,7 @@ def run_workers(n: int, k: int, loadgen: str = "c", pin: str = "none", root: str
             "machine_split": split,
             "setup": os.environ.get("SCALE_SETUP", ""),
             "closed_p50_ms": median(closed) * 1e3, "closed_p99_ms": percentile(closed, 99) * 1e3,
+            "closed_p99_after_first_round_ms": percentile(after_first_round(closed, n), 99) * 1e3,
             "closed_rt_per_s": len(closed) / sum(closed) * n if closed else 0.0,
             "paced_p50_ms": median(paced) * 1e3, "paced_p99_ms": percentile(paced, 99) * 1e3,
             "paced_p99_ms_by_rate": {rate: percentile(v, 99) * 1e3 for rate, v in paced_by_rate.items()},
@@ -454,7 +465,8 @@ def worker_row(row: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         (f"N={n} --workers {k}, {row['loadgen']} load generator, pin {row['pin']}"
          + (f", setup {row['setup']}" if row["setup"] else ""),
          f"closed-loop p50 {row['closed_p50_ms']:.2f} ms p99 {row['closed_p99_ms']:.2f} ms"
-         f" ({row['closed_rt_per_s']:,.0f} round trips/s)",
+         f" ({row['closed_rt_per_s']:,.0f} round trips/s); without the first round (the synchronized start)"
+         f" p99 {row['closed_p99_after_first_round_ms']:.2f} ms",
          f"target p99 < 50 ms: {'met' if row['closed_p99_ms'] < 50 else 'MISSED'}",
          f"CPU/round trip: emulator {row['emu_cpu_us_per_rt']:.0f} us (both workers;"
          f" {'/'.join(f'{x:.2f}' for x in row['emu_cpu_share'])} of a core), hosts {row['host_cpu_us_per_rt']:.0f} us,"
@@ -488,7 +500,9 @@ def main_workers(n: int = 256, k: int = 2, loadgens: tuple[str, ...] = ("c",), p
             rows.append(other)
             print(f"  A/B this tree / that tree | CPU a round trip {row['emu_cpu_us_per_rt'] / other['emu_cpu_us_per_rt']:.3f}"
                   f" | round trips/s {row['closed_rt_per_s'] / other['closed_rt_per_s']:.3f}"
-                  f" | p99 {row['closed_p99_ms']:.1f} vs {other['closed_p99_ms']:.1f} ms")
+                  f" | p99 {row['closed_p99_ms']:.1f} vs {other['closed_p99_ms']:.1f} ms"
+                  f" (after the first round {row['closed_p99_after_first_round_ms']:.1f}"
+                  f" vs {other['closed_p99_after_first_round_ms']:.1f})")
     # the last run's figures, as before; an A/B keeps every run (in order) too
     record("scale_workers", rows[-1] if len(rows) == 1 else {**rows[-1], "runs": rows})
 
