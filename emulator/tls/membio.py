@@ -60,8 +60,11 @@ class MemoryBio:
 
     def put_ciphertext(self, data: bytes) -> None:
         """Bytes from the peer, for OpenSSL to read."""
-        if data and _lib.BIO_write(self._into, data, len(data)) != len(data):
-            self._conn.bio_write(data)  # a memory BIO takes everything unless out of memory: let it raise
+        if not data:
+            return
+        n = _lib.BIO_write(self._into, data, len(data))
+        if n != len(data):  # a memory BIO takes everything unless out of memory: pyOpenSSL's call then raises
+            self._conn.bio_write(data[max(n, 0) :])
 
     def take_ciphertext(self) -> bytes:
         """Everything OpenSSL has written for the peer so far (``b""`` if nothing)."""

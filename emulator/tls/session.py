@@ -137,8 +137,10 @@ class TlsClient:
 
     def outgoing(self) -> bytes:
         """Drain the ciphertext to write to the socket now (``b""`` if none)."""
-        hello, self._hello = self._hello, b""
-        return hello + self._bio.take_ciphertext() if hello else self._bio.take_ciphertext()
+        records = self._bio.take_ciphertext()
+        if self._hello:  # a spare's ClientHello, made ahead: it goes first
+            records, self._hello = self._hello + records, b""
+        return records
 
     def read(self) -> bytes:
         """Drain the decrypted payload received so far."""
