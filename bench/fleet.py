@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import IO
 
 import common  # noqa: I001
-from common import TlsServerProcess, record, report
+from common import TlsServerProcess, cpu_ticks, machine_split, record, report
 
 LOCUSTFILE = common.EMULATOR_ROOT / "emulator" / "fleet" / "locustfile.py"
 #: The shipped user, plus a master-side reset of the statistics SETTLE seconds after the last user spawned:
@@ -192,11 +192,11 @@ class Fleet:
 def paced(n: int = 1000) -> dict[str, object]:
     server = TlsServerProcess()
     try:
-        load0 = os.getloadavg()
+        load0, ticks0 = os.getloadavg(), cpu_ticks()
         fleet = Fleet(n, 100, n // 100 + SETTLE + PACED_SECONDS, ["--nl668-scenario", "tls-echo", "--nl668-rate", "1"],
                       server.port, settle=True)
         stats = fleet.wait(n // 100 + SETTLE + PACED_SECONDS + 120)
-        load1 = os.getloadavg()
+        load1, split = os.getloadavg(), machine_split(ticks0, cpu_ticks())
     finally:
         server.finish()
     echo = stats[("TLS", "+MIPSEND round trip")]
@@ -206,7 +206,8 @@ def paced(n: int = 1000) -> dict[str, object]:
                "max_ms": float(echo["Max Response Time"]), "rss_per_module_MB": growth / n / 1e6,
                "worker_rss_MB": [p / 1e6 for p in fleet.peak], "worker_cpu_share": fleet.worker_cpu_share(),
                "load_average_before": list(load0),
-               "load_average_after": list(load1), "failure_names": fleet.failures(), "dir": str(fleet.dir)}
+               "load_average_after": list(load1), "machine_split": split, "failure_names": fleet.failures(),
+               "dir": str(fleet.dir)}
     report(f"Fleet: {n} modules paced at 1 echo round trip/s, Locust master + {WORKERS} workers", [
         ("+MIPSEND round trip", f"p50 {figures['p50_ms']:.0f} ms, p99 {figures['p99_ms']:.0f} ms, max {figures['max_ms']:.0f} ms",
          f"{figures['round_trips']} round trips, {figures['failures']} failed, {figures['rt_per_s']:.0f}/s",
@@ -214,7 +215,8 @@ def paced(n: int = 1000) -> dict[str, object]:
         ("memory per module", f"{figures['rss_per_module_MB']:.3f} MB", "workers' RSS growth / modules",
          f"target < 1 MB: {'met' if figures['rss_per_module_MB'] < 1 else 'MISSED'}"),
         ("load average", f"before {load0[0]:.2f}, after {load1[0]:.2f}",
-         "workers' CPU " + ", ".join(f"{c:.0%}" for c in fleet.worker_cpu_share()) + " of a core (whole run)", ""),
+         "workers' CPU " + ", ".join(f"{c:.0%}" for c in fleet.worker_cpu_share()) + " of a core (whole run)",
+         "machine during the run: " + ", ".join(f"{k} {v:.0%}" for k, v in split.items())),
     ])
     record("fleet_paced", figures)
     return figures
@@ -225,13 +227,13 @@ def storm(n: int = 1000) -> dict[str, object]:
     try:
         # Start right after a storm boundary: every module is up long before the next one (STORM_PERIOD s).
         time.sleep((STORM_PERIOD - time.time() % STORM_PERIOD + 0.5) % STORM_PERIOD)
-        load0 = os.getloadavg()
+        load0, ticks0 = os.getloadavg(), cpu_ticks()
         server_cpu0 = server.cpu_seconds()
         fleet = Fleet(n, 250, STORM_PERIOD + 15,  # one storm: the users start ~2.5 s after the boundary
                       ["--nl668-scenario", "reconnect-storm", "--nl668-storm-period", str(STORM_PERIOD)], server.port)
         stats = fleet.wait(STORM_PERIOD + 180)
         server_cpu = server.cpu_seconds() - server_cpu0
-        load1 = os.getloadavg()
+        load1, split = os.getloadavg(), machine_split(ticks0, cpu_ticks())
     finally:
         server.finish()
     again = stats.get(("TLS", "reconnect"), {})
@@ -244,13 +246,14 @@ def storm(n: int = 1000) -> dict[str, object]:
                # server side of a handshake (RSA private key) is one Python process's, like a small backend's
                "server_cpu_ms_per_handshake": server_cpu / max(1, int(opened["Request Count"])
                                                                 + int(again.get("Request Count", 0))) * 1e3,
-               "worker_cpu_share": fleet.worker_cpu_share(),
+               "worker_cpu_share": fleet.worker_cpu_share(), "machine_split": split,
                "load_average_after": list(load1), "failure_names": fleet.failures(), "dir": str(fleet.dir)}
     report(f"Fleet: reconnect storm, {n} modules, Locust master + {WORKERS} workers", [
         ("drop -> +MIPOPEN: 1,1", f"last after {figures['last_ms'] / 1e3:.2f} s", f"p50 {figures['p50_ms']:.0f} ms,"
          f" p99 {figures['p99_ms']:.0f} ms", f"{figures['reconnects']} reconnected, {figures['reconnect_failures']} failed"),
         ("load average", f"before {load0[0]:.2f}, after {load1[0]:.2f}",
-         f"TLS server CPU {figures['server_cpu_ms_per_handshake']:.2f} ms a handshake", ""),
+         f"TLS server CPU {figures['server_cpu_ms_per_handshake']:.2f} ms a handshake",
+         "machine during the run: " + ", ".join(f"{k} {v:.0%}" for k, v in split.items())),
     ])
     record("fleet_storm", figures)
     return figures
