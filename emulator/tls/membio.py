@@ -103,11 +103,12 @@ class MemoryBio:
         Raises:
             OpenSSL.SSL.Error: as ``Connection.sendall`` would.
         """
-        if not data:
-            return
-        n = _lib.SSL_write(self._ssl, data, len(data))
-        if n == len(data):
-            return
-        if n <= 0:
-            self._conn._raise_ssl_error(self._ssl, n)
-        self._conn.sendall(data[n:])  # a partial write, if OpenSSL ever makes one into a memory BIO
+        # pyOpenSSL's contexts set SSL_MODE_ENABLE_PARTIAL_WRITE, so past one record (16 KiB) SSL_write returns
+        # after each record: write on from where it stopped.
+        sent = 0
+        with _ffi.from_buffer(data) as buf:
+            while sent < len(data):
+                n = _lib.SSL_write(self._ssl, buf + sent, len(data) - sent)
+                if n <= 0:
+                    self._conn._raise_ssl_error(self._ssl, n)
+                sent += n
