@@ -79,6 +79,11 @@ def machine_split(before: list[int], after: list[int]) -> dict[str, float]:
             "steal": steal / total}
 
 
+def describe_split(split: dict[str, float]) -> str:
+    """A :func:`machine_split` as the reports print it: ``machine during the run: busy 89%, idle 10%, steal 2%``."""
+    return "machine during the run: " + ", ".join(f"{k} {v:.0%}" for k, v in split.items())
+
+
 def rss_bytes() -> int:
     """This process's resident set size, from /proc (no psutil needed)."""
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import IO
 
 import common  # noqa: I001
-from common import TlsServerProcess, cpu_ticks, machine_split, record, report
+from common import TlsServerProcess, cpu_ticks, describe_split, machine_split, record, report
 
 LOCUSTFILE = common.EMULATOR_ROOT / "emulator" / "fleet" / "locustfile.py"
 #: The shipped user, plus a master-side reset of the statistics SETTLE seconds after the last user spawned:
@@ -216,7 +216,7 @@ def paced(n: int = 1000) -> dict[str, object]:
          f"target < 1 MB: {'met' if figures['rss_per_module_MB'] < 1 else 'MISSED'}"),
         ("load average", f"before {load0[0]:.2f}, after {load1[0]:.2f}",
          "workers' CPU " + ", ".join(f"{c:.0%}" for c in fleet.worker_cpu_share()) + " of a core (whole run)",
-         "machine during the run: " + ", ".join(f"{k} {v:.0%}" for k, v in split.items())),
+         describe_split(split)),
     ])
     record("fleet_paced", figures)
     return figures
@@ -253,7 +253,7 @@ def storm(n: int = 1000) -> dict[str, object]:
          f" p99 {figures['p99_ms']:.0f} ms", f"{figures['reconnects']} reconnected, {figures['reconnect_failures']} failed"),
         ("load average", f"before {load0[0]:.2f}, after {load1[0]:.2f}",
          f"TLS server CPU {figures['server_cpu_ms_per_handshake']:.2f} ms a handshake",
-         "machine during the run: " + ", ".join(f"{k} {v:.0%}" for k, v in split.items())),
+         describe_split(split)),
     ])
     record("fleet_storm", figures)
     return figures

@@ -48,6 +48,7 @@ import common  # noqa: I001
 from common import (
     TlsServerProcess,
     cpu_ticks,
+    describe_split,
     machine_split,
     median,
     percentile,
@@ -476,7 +477,7 @@ def worker_row(row: dict[str, Any]) -> list[tuple[str, str, str, str]]:
          f"{row['rss_total_per_module_MB']:.2f} MB per module with the workers' whole RSS", ""),
         ("load average before -> after", " ".join(f"{x:.2f}" for x in row["load_average_before"]) + " -> "
          + " ".join(f"{x:.2f}" for x in row["load_average"]), f"suites {row['suites']}",
-         "machine during the run: " + ", ".join(f"{k} {v:.0%}" for k, v in row["machine_split"].items())),
+         describe_split(row["machine_split"])),
     ]
 
 

@@ -30,7 +30,18 @@ import sys
 from datetime import datetime, timezone
 
 import common  # noqa: I001
-from common import RawHost, TlsServerProcess, cpu_ticks, machine_split, median, now, percentile, record, report
+from common import (
+    RawHost,
+    TlsServerProcess,
+    cpu_ticks,
+    describe_split,
+    machine_split,
+    median,
+    now,
+    percentile,
+    record,
+    report,
+)
 
 from emulator.core.tls_request import TlsRequest
 from emulator.runtime.running import RunningModule
@@ -280,8 +291,7 @@ def against_s_server(ab_root: str | None = None) -> dict[str, object]:
          f"stdlib ssl {figures['stdlib_median_ms']:.2f} ms", f"{figures['emu_tcp_median_ratio']:.2f}x"),
         ("the emulator's engine alone (TlsClient over a blocking socket), median", f"{figures['engine_median_ms']:.2f} ms",
          f"stdlib ssl {figures['stdlib_median_ms']:.2f} ms", f"{figures['engine_median_ratio']:.2f}x"),
-        ("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()), "machine during the run: "
-         + ", ".join(f"{k} {v:.0%}" for k, v in split.items()), ""),
+        ("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()), describe_split(split), ""),
     ] + ([(f"--ab {ab_root}: that tree's emulator over its PTY, median", f"{median(other) * 1e3:.2f} ms",
            f"{median(other) / median(base):.2f}x stdlib",
            f"this tree / that tree: {median(emu) / median(other):.3f}")] if other else []))
